@@ -1,0 +1,70 @@
+"""The `easyocc` console entry: one subcommand per job, each owned and lazily imported by its package.
+
+`easyocc --help` imports nothing but this module, so it works with the base dependencies only.
+Each subcommand module exposes `main(argv: list[str]) -> int`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from calibration.errors import EasyOccError
+
+# name -> (module implementing it, one-line help, extra that provides its dependencies)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("runtime.demo", "main job: synthetic scene -> bundled model (ONNX Runtime) -> latency table + preview", "base"),
+    "calib": ("runtime.calib_cli", "camera rig checks: lidar-to-image overlay with motion compensation", "base"),
+    "synth": ("training.synth.cli", "generate a synthetic nuScenes-layout dataset with exact Occ3D ground truth", "base"),
+    "labels": ("training.pseudo.cli", "build 3D pseudo-labels from foundation-model semantics and depth", "train"),
+    "train": ("training.train_cli", "train an EasyOcc model from (pseudo-)labels", "train"),
+    "eval": ("training.eval_cli", "evaluate a checkpoint with the Occ3D metric", "train"),
+    "report": ("training.report_cli", "FLOPs and parameters of the model variants", "train"),
+    "export": ("export.cli", "ONNX export with parity and lint; TensorRT engines", "export"),
+    "stream": ("runtime.stream_cli", "run the streaming runtime on a dataset or image folder", "base"),
+    "bench": ("runtime.bench_cli", "latency benchmark per stage and per backend, JSON output", "base"),
+    "ros": ("ros_node.cli", "run the ROS 2 node, or play a dataset as camera topics", "ros"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: easyocc <command> [options]", "", "commands:"]
+    lines += [f"  {name:<8} {help_text}" for name, (_, help_text, _) in COMMANDS.items()]
+    lines += ["", "`easyocc <command> --help` describes a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        from easyocc import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"easyocc: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, _, extra = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in ("calibration", "runtime", "training", "export", "ros_node", "easyocc"):
+            raise
+        print(f"easyocc {name}: needs '{exc.name}', install it with: pip install 'easyocc[{extra}]'", file=sys.stderr)
+        return 2
+    try:
+        return int(module.main(rest) or 0)
+    except EasyOccError as exc:
+        print(f"easyocc {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"easyocc {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Export: deploy wrapper, ONNX export with manifest and parity, TensorRT lint, builder and engine cache."""

@@ -1,0 +1,51 @@
+"""Lidar points into camera images, motion-compensated between the lidar's and each camera's time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration import CameraRig, invert_transform, transform_points
+from runtime.errors import EasyOccError
+from runtime.nuscenes import NuScenesDataset, Sample, load_lidar
+
+
+@dataclass(frozen=True)
+class CameraProjection:
+    camera: str
+    uv: np.ndarray  # [M, 2] pixels of the points inside the image
+    depth_m: np.ndarray  # [M] camera z-depth
+    fraction_in_image: float  # of all lidar points
+
+
+def lidar_points_ego(dataset: NuScenesDataset, sample: Sample) -> np.ndarray:
+    """The sample's lidar sweep [N, 3] in the ego frame at the lidar's timestamp."""
+    if sample.lidar is None:
+        raise EasyOccError(f"sample {sample.token} has no {'LIDAR_TOP'} data")
+    points = load_lidar(sample.lidar.path)[:, :3]
+    return transform_points(sample.lidar.ego_T_sensor, points)
+
+
+def ego_at_camera_T_ego_at_lidar(sample: Sample, camera: str) -> np.ndarray:
+    """4x4: ego frame at the lidar's time -> ego frame at `camera`'s time, through the global frame."""
+    return invert_transform(sample.cameras[camera].global_T_ego) @ sample.lidar.global_T_ego
+
+
+def project_lidar(
+    dataset: NuScenesDataset, sample: Sample, rig: CameraRig | None = None, motion_compensation: bool = True
+) -> list[CameraProjection]:
+    """Project the sample's lidar sweep into each camera of the rig (default: the sample's own rig)."""
+    rig = rig or dataset.rig(sample)
+    points_ego_lidar = lidar_points_ego(dataset, sample)
+    projections = []
+    for camera in rig:
+        if motion_compensation:
+            points_ego_cam = transform_points(ego_at_camera_T_ego_at_lidar(sample, camera.name), points_ego_lidar)
+        else:
+            points_ego_cam = points_ego_lidar
+        uv, depth_m, in_image = camera.project(points_ego_cam)
+        projections.append(
+            CameraProjection(camera.name, uv[in_image], depth_m[in_image], float(in_image.mean()) if len(in_image) else 0.0)
+        )
+    return projections

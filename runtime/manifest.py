@@ -1,0 +1,163 @@
+"""The model manifest: what a model or engine was built for, stored in ONNX metadata and beside engines.
+
+The runtime refuses a model whose manifest does not match the rig, the grid or the runtime itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from runtime.classes import CLASS_NAMES
+from runtime.errors import EasyOccError
+from runtime.grid import GridSpec
+
+MANIFEST_FORMAT = "easyocc-manifest/1"
+ONNX_METADATA_KEY = "easyocc_manifest"
+
+# Tensor names of the model contract (design.md).
+INPUT_IMAGES = "images"  # uint8 [N_cam, H, W, 3] RGB at network resolution
+INPUT_VT_UV = "vt_uv"  # float32 [N_cam, N_cell, 2] sampling coordinates in [-1, 1]
+INPUT_VT_WEIGHTS = "vt_weights"  # float32 [N_cam, N_cell] per-camera weights
+OUTPUT_SEMANTICS = "semantics"  # uint8 [X, Y, Z]
+OUTPUT_CONFIDENCE = "confidence"  # float32 [X, Y, Z] softmax probability of the argmax class
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TensorSpec:
+        return cls(str(data["name"]), str(data["dtype"]), tuple(int(v) for v in data["shape"]))
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Present only for TensorRT engines (sidecar manifest)."""
+
+    tensorrt_version: str
+    compute_capability: str
+    precision: str
+    onnx_sha256: str
+    dla_core: int = -1
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything a runtime must know to feed a model and to interpret its outputs.
+
+    grid: the output GridSpec as a dict; input_size: (width, height) of each network image;
+    view_transform: {'stride_xy', 'stride_z', 'min_depth_m'} used to build the tables from the rig
+    resized to input_size and grid.centres(stride_xy, stride_z).
+    """
+
+    model_name: str
+    model_version: str
+    grid: dict
+    camera_names: tuple[str, ...]
+    input_size: tuple[int, int]
+    view_transform: dict
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    class_names: tuple[str, ...] = CLASS_NAMES
+    colour_order: str = "RGB"
+    training_data: str = "unspecified"
+    model_config: dict = field(default_factory=dict)
+    engine: EngineInfo | None = None
+    format: str = MANIFEST_FORMAT
+
+    @property
+    def grid_spec(self) -> GridSpec:
+        return GridSpec.from_dict(self.grid)
+
+    def input(self, name: str) -> TensorSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise EasyOccError(f"manifest has no input named '{name}'")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["inputs"] = [spec.to_dict() for spec in self.inputs]
+        data["outputs"] = [spec.to_dict() for spec in self.outputs]
+        data["camera_names"] = list(self.camera_names)
+        data["class_names"] = list(self.class_names)
+        data["input_size"] = list(self.input_size)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Manifest:
+        if not isinstance(data, dict):
+            raise EasyOccError("manifest: expected a JSON object")
+        if data.get("format") != MANIFEST_FORMAT:
+            raise EasyOccError(f"manifest format '{data.get('format')}' is not supported by this runtime ({MANIFEST_FORMAT})")
+        try:
+            engine = data.get("engine")
+            return cls(
+                model_name=str(data["model_name"]),
+                model_version=str(data["model_version"]),
+                grid=dict(data["grid"]),
+                camera_names=tuple(data["camera_names"]),
+                input_size=tuple(int(v) for v in data["input_size"]),
+                view_transform=dict(data["view_transform"]),
+                inputs=tuple(TensorSpec.from_dict(d) for d in data["inputs"]),
+                outputs=tuple(TensorSpec.from_dict(d) for d in data["outputs"]),
+                class_names=tuple(data.get("class_names", CLASS_NAMES)),
+                colour_order=str(data.get("colour_order", "RGB")),
+                training_data=str(data.get("training_data", "unspecified")),
+                model_config=dict(data.get("model_config") or {}),
+                engine=EngineInfo(**engine) if engine else None,
+            )
+        except KeyError as exc:
+            raise EasyOccError(f"manifest: missing field {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise EasyOccError(f"manifest: malformed field ({exc})") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise EasyOccError(f"manifest: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+
+    def with_engine(self, engine: EngineInfo) -> Manifest:
+        return replace(self, engine=engine)
+
+    def check_rig(self, camera_names) -> None:
+        """Raise unless the rig has exactly the model's cameras in the model's order."""
+        names = tuple(camera_names)
+        if names == self.camera_names:
+            return
+        missing = [n for n in self.camera_names if n not in names]
+        extra = [n for n in names if n not in self.camera_names]
+        if missing or extra:
+            raise EasyOccError(
+                f"rig does not match the model: missing {missing or 'none'}, unexpected {extra or 'none'}"
+            )
+        raise EasyOccError(f"rig camera order {list(names)} differs from the model's {list(self.camera_names)}")
+
+    def check_grid(self, grid: GridSpec) -> None:
+        mine = self.grid_spec
+        if mine != grid:
+            raise EasyOccError(f"grid differs: model has {mine.describe()}, runtime expects {grid.describe()}")
+
+    def check_classes(self) -> None:
+        if tuple(self.class_names) != CLASS_NAMES:
+            raise EasyOccError("model classes differ from the runtime's Occ3D taxonomy")
+
+    def summary(self) -> str:
+        width, height = self.input_size
+        precision = f", {self.engine.precision} TensorRT {self.engine.tensorrt_version}" if self.engine else ""
+        return (
+            f"{self.model_name} {self.model_version}: {len(self.camera_names)} cams {width}x{height}, "
+            f"grid {self.grid_spec.describe()}{precision}"
+        )

@@ -1,0 +1,250 @@
+"""Reader for the nuScenes layout (the table subset in ../shared/data, full v1.0, or the synthetic world).
+
+No nuscenes-devkit dependency; the same conventions: quaternions [w, x, y, z], `calibrated_sensor`
+maps sensor -> ego, `ego_pose` maps ego -> global at that sensor's own timestamp.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from calibration import CameraRig, camera_from_nuscenes, transform_from_nuscenes
+from runtime.classes import class_from_nuscenes_category
+from runtime.errors import EasyOccError
+from runtime.labels import labels_path
+
+CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
+LIDAR_CHANNEL = "LIDAR_TOP"
+REQUIRED_TABLES = ("scene", "sample", "sample_data", "ego_pose", "calibrated_sensor", "sensor")
+OPTIONAL_TABLES = ("sample_annotation", "instance", "category")
+
+
+@dataclass(frozen=True)
+class SensorFrame:
+    """One sensor reading: file, timestamp (microseconds), ego pose at that time, sensor extrinsic."""
+
+    channel: str
+    path: Path
+    timestamp_us: int
+    global_T_ego: np.ndarray
+    ego_T_sensor: np.ndarray
+    calibrated_sensor: dict
+    width: int
+    height: int
+    token: str
+
+
+@dataclass(frozen=True)
+class Box:
+    """A 3-D box in the global frame: centre (m), size (width, length, height) m, rotation 3x3."""
+
+    centre_global: np.ndarray
+    size_wlh: np.ndarray
+    rotation_global: np.ndarray
+    category: str
+    instance_token: str
+    class_id: int
+
+    def corners_global(self) -> np.ndarray:
+        """[8, 3] corners. Box axes: x along length, y along width, z up."""
+        w, l, h = self.size_wlh
+        signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64)
+        local = signs * np.array([l, w, h]) / 2
+        return local @ self.rotation_global.T + self.centre_global
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A key frame: its cameras (in CAMERA_CHANNELS order where present) and its lidar."""
+
+    token: str
+    timestamp_us: int
+    scene_name: str
+    index: int
+    cameras: dict
+    lidar: SensorFrame | None
+
+
+class NuScenesDataset:
+    """Read-only view of a nuScenes-layout folder: <root>/<version>/*.json and <root>/samples/..."""
+
+    def __init__(self, root, version: str | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise EasyOccError(f"dataset folder not found: {self.root}")
+        self.version = version or self._find_version()
+        table_dir = self.root / self.version
+        self._tables = {}
+        for name in REQUIRED_TABLES + OPTIONAL_TABLES:
+            path = table_dir / f"{name}.json"
+            if not path.is_file():
+                if name in REQUIRED_TABLES:
+                    raise EasyOccError(f"dataset {self.root}: table {self.version}/{name}.json is missing")
+                self._tables[name] = []
+                continue
+            try:
+                self._tables[name] = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise EasyOccError(f"dataset table {path}: invalid JSON ({exc.msg})") from None
+        self._by_token = {name: {r["token"]: r for r in rows} for name, rows in self._tables.items()}
+        self._sensor_channel = {r["token"]: r["channel"] for r in self._tables["sensor"]}
+        self._key_data = {}
+        for record in self._tables["sample_data"]:
+            if not record.get("is_key_frame", True):
+                continue
+            channel = self._sensor_channel.get(self._by_token["calibrated_sensor"][record["calibrated_sensor_token"]]["sensor_token"])
+            self._key_data[(record["sample_token"], channel)] = record
+
+    def _find_version(self) -> str:
+        candidates = sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / "sample.json").is_file())
+        if not candidates:
+            raise EasyOccError(f"dataset {self.root}: no table folder (e.g. v1.0-mini/) with sample.json")
+        return candidates[0]
+
+    @property
+    def scene_names(self) -> list[str]:
+        return [scene["name"] for scene in self._tables["scene"]]
+
+    def _scene(self, name: str) -> dict:
+        for scene in self._tables["scene"]:
+            if scene["name"] == name:
+                return scene
+        raise EasyOccError(f"dataset {self.root}: no scene named '{name}'; it has {', '.join(self.scene_names)}")
+
+    def samples(self, scene_name: str | None = None) -> list[Sample]:
+        """Key frames of one scene (or of all scenes) in temporal order."""
+        names = [scene_name] if scene_name else self.scene_names
+        return [sample for name in names for sample in self._scene_samples(name)]
+
+    def sample_tokens(self, scene_name: str) -> list[str]:
+        tokens, token = [], self._scene(scene_name)["first_sample_token"]
+        while token:
+            if token not in self._by_token["sample"]:
+                raise EasyOccError(f"scene {scene_name}: sample {token} is missing from sample.json")
+            tokens.append(token)
+            token = self._by_token["sample"][token]["next"]
+        return tokens
+
+    def _scene_samples(self, scene_name: str) -> list[Sample]:
+        return [self._make_sample(token, scene_name, i) for i, token in enumerate(self.sample_tokens(scene_name))]
+
+    def sample(self, token: str) -> Sample:
+        record = self._by_token["sample"].get(token)
+        if record is None:
+            raise EasyOccError(f"dataset {self.root}: unknown sample token {token}")
+        scene = self._by_token["scene"][record["scene_token"]]
+        return self._make_sample(token, scene["name"], self.sample_tokens(scene["name"]).index(token))
+
+    def _make_sample(self, token: str, scene_name: str, index: int) -> Sample:
+        record = self._by_token["sample"][token]
+        cameras = {}
+        for channel in self.camera_channels:
+            data = self._key_data.get((token, channel))
+            if data is not None:
+                cameras[channel] = self._sensor_frame(channel, data)
+        lidar_data = self._key_data.get((token, LIDAR_CHANNEL))
+        lidar = self._sensor_frame(LIDAR_CHANNEL, lidar_data) if lidar_data else None
+        return Sample(token, int(record["timestamp"]), scene_name, index, cameras, lidar)
+
+    @cached_property
+    def camera_channels(self) -> tuple[str, ...]:
+        """Camera channels present, in the nuScenes order, then any others alphabetically."""
+        present = {r["channel"] for r in self._tables["sensor"] if r.get("modality") == "camera"}
+        ordered = [c for c in CAMERA_CHANNELS if c in present]
+        return tuple(ordered + sorted(present - set(ordered)))
+
+    def _sensor_frame(self, channel: str, data: dict) -> SensorFrame:
+        calibrated = self._by_token["calibrated_sensor"][data["calibrated_sensor_token"]]
+        pose = self._by_token["ego_pose"].get(data["ego_pose_token"])
+        if pose is None:
+            raise EasyOccError(f"sample_data {data['token']}: ego_pose {data['ego_pose_token']} is missing")
+        return SensorFrame(
+            channel=channel,
+            path=self.root / data["filename"],
+            timestamp_us=int(data["timestamp"]),
+            global_T_ego=transform_from_nuscenes(pose),
+            ego_T_sensor=transform_from_nuscenes(calibrated),
+            calibrated_sensor=calibrated,
+            width=int(data.get("width") or 0),
+            height=int(data.get("height") or 0),
+            token=data["token"],
+        )
+
+    def rig(self, sample: Sample) -> CameraRig:
+        """The camera rig of a sample, cameras in `camera_channels` order, at the stored image size."""
+        cameras = []
+        for channel, frame in sample.cameras.items():
+            width, height = frame.width, frame.height
+            if not width or not height:
+                width, height = _image_size(frame.path)
+            cameras.append(camera_from_nuscenes(channel, frame.calibrated_sensor, width, height))
+        return CameraRig(cameras)
+
+    def boxes(self, sample: Sample) -> list[Box]:
+        """3-D boxes of the sample (global frame) with category, instance and Occ3D class."""
+        from calibration import quaternion_to_matrix
+
+        boxes = []
+        instances = self._by_token["instance"]
+        categories = self._by_token["category"]
+        for ann in self._tables["sample_annotation"]:
+            if ann["sample_token"] != sample.token:
+                continue
+            instance = instances.get(ann["instance_token"], {})
+            category = categories.get(instance.get("category_token"), {}).get("name", "unknown")
+            boxes.append(
+                Box(
+                    np.asarray(ann["translation"], dtype=np.float64),
+                    np.asarray(ann["size"], dtype=np.float64),
+                    quaternion_to_matrix(ann["rotation"]),
+                    category,
+                    ann["instance_token"],
+                    class_from_nuscenes_category(category),
+                )
+            )
+        return boxes
+
+    def labels_path(self, sample: Sample, labels_root=None) -> Path:
+        """Occ3D labels of a sample: <labels_root or dataset root>/gts/<scene>/<token>/labels.npz."""
+        return labels_path(labels_root or self.root, sample.scene_name, sample.token)
+
+
+def load_lidar(path) -> np.ndarray:
+    """float32 [N, 5] (x, y, z, intensity, ring) from a nuScenes .pcd.bin, in the lidar frame."""
+    path = Path(path)
+    if not path.is_file():
+        raise EasyOccError(f"lidar file not found: {path}")
+    raw = np.fromfile(path, dtype=np.float32)
+    if raw.size % 5:
+        raise EasyOccError(f"lidar file {path}: size {raw.size} floats is not a multiple of 5")
+    return raw.reshape(-1, 5)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise EasyOccError(f"image not readable: {path}")
+    return image.shape[1], image.shape[0]
+
+
+# Ground truth that the synthetic world writes beside samples/ (absent in real nuScenes):
+#   depth/<CHANNEL>/<stem>.npz     key 'depth_m': float16 [H, W] camera z-depth in metres, 0 = no hit (sky)
+#   semantic/<CHANNEL>/<stem>.png  uint8 [H, W] Occ3D class id, 17 (free) = sky
+#   instance/<CHANNEL>/<stem>.png  uint16 [H, W] instance id, 0 = none
+AUX_KINDS = {"depth": ".npz", "semantic": ".png", "instance": ".png"}
+
+
+def aux_path(dataset_root, image_path, kind: str) -> Path:
+    """Path of per-image ground truth of `kind` for a camera image under <root>/samples/<CHANNEL>/."""
+    if kind not in AUX_KINDS:
+        raise EasyOccError(f"unknown per-image ground truth '{kind}' ({', '.join(AUX_KINDS)})")
+    image_path = Path(image_path)
+    name = image_path.name.split(".")[0] + AUX_KINDS[kind]
+    return Path(dataset_root) / kind / image_path.parent.name / name
