@@ -18,8 +18,7 @@ def resize_and_crop(
     """
     if image.shape[0] != camera.height or image.shape[1] != camera.width:
         raise EasyOccError(
-            f"camera {camera.name}: image is {image.shape[1]}x{image.shape[0]}, "
-            f"rig says {camera.width}x{camera.height}"
+            f"camera {camera.name}: image is {image.shape[1]}x{image.shape[0]}, rig says {camera.width}x{camera.height}"
         )
     width, height = (int(v) for v in size)
     if width <= 0 or height <= 0:

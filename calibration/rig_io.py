@@ -127,7 +127,8 @@ def camera_from_nuscenes(name: str, calibrated_sensor: dict, width: int, height:
     if not intrinsic:
         raise EasyOccError(f"{where}: camera_intrinsic is empty (not a camera?)")
     ego_T_cam = make_transform(
-        quaternion_to_matrix(_field(calibrated_sensor, "rotation", where)), _field(calibrated_sensor, "translation", where)
+        quaternion_to_matrix(_field(calibrated_sensor, "rotation", where)),
+        _field(calibrated_sensor, "translation", where),
     )
     return Camera(name, intrinsic, int(width), int(height), ego_T_cam)
 

@@ -13,9 +13,17 @@ from calibration.errors import EasyOccError
 
 # name -> (module implementing it, one-line help, extra that provides its dependencies)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("runtime.demo", "main job: synthetic scene -> bundled model (ONNX Runtime) -> latency table + preview", "base"),
+    "demo": (
+        "runtime.demo",
+        "main job: synthetic scene -> bundled model (ONNX Runtime) -> latency table + preview",
+        "base",
+    ),
     "calib": ("runtime.calib_cli", "camera rig checks: lidar-to-image overlay with motion compensation", "base"),
-    "synth": ("training.synth.cli", "generate a synthetic nuScenes-layout dataset with exact Occ3D ground truth", "base"),
+    "synth": (
+        "training.synth.cli",
+        "generate a synthetic nuScenes-layout dataset with exact Occ3D ground truth",
+        "base",
+    ),
     "labels": ("training.pseudo.cli", "build 3D pseudo-labels from foundation-model semantics and depth", "train"),
     "train": ("training.train_cli", "train an EasyOcc model from (pseudo-)labels", "train"),
     "eval": ("training.eval_cli", "evaluate a checkpoint with the Occ3D metric", "train"),

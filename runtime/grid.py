@@ -30,7 +30,9 @@ class GridSpec:
             raise EasyOccError(f"grid: voxel_size must be positive, got {self.voxel_size}")
         extent = np.subtract(upper, lower) / self.voxel_size
         if np.any(extent < 1) or not np.allclose(extent, np.round(extent), atol=1e-6):
-            raise EasyOccError(f"grid: extent {np.subtract(upper, lower)} m is not a positive multiple of {self.voxel_size} m")
+            raise EasyOccError(
+                f"grid: extent {np.subtract(upper, lower)} m is not a positive multiple of {self.voxel_size} m"
+            )
         object.__setattr__(self, "lower", lower)
         object.__setattr__(self, "upper", upper)
         object.__setattr__(self, "voxel_size", float(self.voxel_size))
@@ -69,7 +71,12 @@ class GridSpec:
         return np.ravel_multi_index(tuple(np.asarray(index).T), self.shape)
 
     def to_dict(self) -> dict:
-        return {"lower": list(self.lower), "upper": list(self.upper), "voxel_size": self.voxel_size, "shape": list(self.shape)}
+        return {
+            "lower": list(self.lower),
+            "upper": list(self.upper),
+            "voxel_size": self.voxel_size,
+            "shape": list(self.shape),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> GridSpec:

@@ -46,6 +46,8 @@ def project_lidar(
             points_ego_cam = points_ego_lidar
         uv, depth_m, in_image = camera.project(points_ego_cam)
         projections.append(
-            CameraProjection(camera.name, uv[in_image], depth_m[in_image], float(in_image.mean()) if len(in_image) else 0.0)
+            CameraProjection(
+                camera.name, uv[in_image], depth_m[in_image], float(in_image.mean()) if len(in_image) else 0.0
+            )
         )
     return projections

@@ -99,7 +99,9 @@ class Manifest:
         if not isinstance(data, dict):
             raise EasyOccError("manifest: expected a JSON object")
         if data.get("format") != MANIFEST_FORMAT:
-            raise EasyOccError(f"manifest format '{data.get('format')}' is not supported by this runtime ({MANIFEST_FORMAT})")
+            raise EasyOccError(
+                f"manifest format '{data.get('format')}' is not supported by this runtime ({MANIFEST_FORMAT})"
+            )
         try:
             engine = data.get("engine")
             return cls(

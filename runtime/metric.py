@@ -64,7 +64,11 @@ class OccMetric:
     def results(self) -> dict:
         iou = self.per_class_iou()
         with np.errstate(invalid="ignore"):
-            miou = float(np.nanmean(iou[list(MIOU_CLASSES)])) if np.any(np.isfinite(iou[list(MIOU_CLASSES)])) else float("nan")
+            miou = (
+                float(np.nanmean(iou[list(MIOU_CLASSES)]))
+                if np.any(np.isfinite(iou[list(MIOU_CLASSES)]))
+                else float("nan")
+            )
             star = iou[list(MIOU_STAR_CLASSES)]
             miou_star = float(np.nanmean(star)) if np.any(np.isfinite(star)) else float("nan")
         geometry = self.geometry()

@@ -97,7 +97,9 @@ class NuScenesDataset:
         for record in self._tables["sample_data"]:
             if not record.get("is_key_frame", True):
                 continue
-            channel = self._sensor_channel.get(self._by_token["calibrated_sensor"][record["calibrated_sensor_token"]]["sensor_token"])
+            channel = self._sensor_channel.get(
+                self._by_token["calibrated_sensor"][record["calibrated_sensor_token"]]["sensor_token"]
+            )
             self._key_data[(record["sample_token"], channel)] = record
 
     def _find_version(self) -> str:
