@@ -1,0 +1,129 @@
+"""Model outputs -> what planners and people use: occupied voxels, a BEV occupancy grid, a top-down image.
+
+All vectorized with numpy; inputs are the model's semantics uint8 [X, Y, Z] and confidence float32
+[X, Y, Z] on a GridSpec (index order [x, y, z], ego frame x forward, y left, z up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from runtime.classes import CLASS_ID, FREE, PALETTE
+from runtime.errors import EasyOccError
+from runtime.grid import GridSpec
+
+# Classes a vehicle may drive or stand on: not obstacles in the BEV grid.
+GROUND_CLASSES: tuple[int, ...] = tuple(CLASS_ID[n] for n in ("driveable_surface", "other_flat", "sidewalk", "terrain"))
+# nav_msgs/OccupancyGrid cell values.
+BEV_FREE, BEV_OCCUPIED, BEV_UNKNOWN = 0, 100, -1
+DEFAULT_Z_BAND_M = (-0.2, 2.2)
+# Top-down image colours (RGB) for columns with nothing occupied.
+TOPDOWN_FREE = np.array((40, 40, 40), np.uint8)
+TOPDOWN_UNKNOWN = np.array((0, 0, 0), np.uint8)
+
+
+@dataclass(frozen=True, eq=False)
+class OccupiedVoxels:
+    """Occupied (non-free) voxels in C order of their [x, y, z] indices.
+
+    xyz_ego: float32 [M, 3] voxel centres (metres, ego frame); labels: uint8 [M] class ids 0-16;
+    confidence: float32 [M].
+    """
+
+    xyz_ego: np.ndarray
+    labels: np.ndarray
+    confidence: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def _check(semantics: np.ndarray, grid: GridSpec, what: str = "semantics") -> None:
+    if semantics.shape != grid.shape:
+        raise EasyOccError(f"{what} has shape {semantics.shape}, grid expects {grid.shape}")
+
+
+def occupied_voxels(semantics: np.ndarray, confidence: np.ndarray, grid: GridSpec) -> OccupiedVoxels:
+    """Voxels whose class is not free: centres lower + voxel_size * (index + 0.5), labels, confidence."""
+    _check(semantics, grid)
+    _check(confidence, grid, "confidence")
+    index = np.nonzero(semantics != FREE)  # C order
+    lower = np.asarray(grid.lower, dtype=np.float32)
+    xyz = lower + np.float32(grid.voxel_size) * (np.stack(index, axis=1).astype(np.float32) + np.float32(0.5))
+    return OccupiedVoxels(xyz.reshape(-1, 3), semantics[index], confidence[index].astype(np.float32, copy=False))
+
+
+def z_band_slice(grid: GridSpec, z_band_m: tuple[float, float]) -> slice:
+    """Voxel layers whose centres lie in [lo, hi) metres; raises when the band holds no layer."""
+    lo, hi = z_band_m
+    centres = grid.lower[2] + grid.voxel_size * (np.arange(grid.shape[2]) + 0.5)
+    inside = np.nonzero((centres >= lo) & (centres < hi))[0]
+    if inside.size == 0:
+        raise EasyOccError(f"z band {z_band_m} m holds no voxel layer of grid {grid.describe()}")
+    return slice(int(inside[0]), int(inside[-1]) + 1)
+
+
+def bev_occupancy(
+    semantics: np.ndarray,
+    grid: GridSpec,
+    z_band_m: tuple[float, float] = DEFAULT_Z_BAND_M,
+    observed: np.ndarray | None = None,
+    confidence: np.ndarray | None = None,
+    min_confidence: float = 0.0,
+    ground_classes=GROUND_CLASSES,
+) -> np.ndarray:
+    """OccupancyGrid cells int8 [Y, X] (row = y index, column = x index) from a height band.
+
+    A column is 100 (occupied) when a voxel of the band holds an obstacle (not free, not a ground
+    class) with confidence >= min_confidence; else 0 (free) when some voxel of the band is observed
+    (`observed` bool [X, Y, Z], e.g. seen by a camera; all observed when None); else -1 (unknown).
+    """
+    _check(semantics, grid)
+    band = z_band_slice(grid, z_band_m)
+    sem = semantics[:, :, band]
+    obstacle = (sem != FREE) & ~np.isin(sem, np.asarray(ground_classes, dtype=np.uint8))
+    if confidence is not None and min_confidence > 0:
+        _check(confidence, grid, "confidence")
+        obstacle &= confidence[:, :, band] >= min_confidence
+    occupied = obstacle.any(axis=2)
+    if observed is None:
+        known = np.ones(occupied.shape, dtype=bool)
+    else:
+        _check(observed, grid, "observed mask")
+        known = observed[:, :, band].any(axis=2)
+    cells = np.where(occupied, BEV_OCCUPIED, np.where(known, BEV_FREE, BEV_UNKNOWN)).astype(np.int8)
+    return np.ascontiguousarray(cells.T)
+
+
+def topdown_image(semantics: np.ndarray, observed: np.ndarray | None = None, scale: int = 2) -> np.ndarray:
+    """RGB uint8 [X*scale, Y*scale, 3] seen from above, x forward pointing up, y left pointing left.
+
+    Each column shows the colour (runtime.classes.PALETTE) of its highest non-free voxel, shaded by
+    height; empty columns are dark grey, columns never observed black.
+    """
+    if semantics.ndim != 3:
+        raise EasyOccError(f"semantics must be [X, Y, Z], got shape {semantics.shape}")
+    size_z = semantics.shape[2]
+    occupied = semantics != FREE
+    top = size_z - 1 - np.argmax(occupied[:, :, ::-1], axis=2)  # highest occupied layer per column
+    label = np.take_along_axis(semantics, top[:, :, None], axis=2)[:, :, 0]
+    shade = 0.55 + 0.45 * (top.astype(np.float32) / max(size_z - 1, 1))
+    image = (PALETTE[np.minimum(label, FREE)].astype(np.float32) * shade[:, :, None]).astype(np.uint8)
+    has_any = occupied.any(axis=2)
+    image[~has_any] = TOPDOWN_FREE
+    if observed is not None:
+        image[~has_any & ~observed.any(axis=2)] = TOPDOWN_UNKNOWN
+    image = image[::-1, ::-1]  # row 0 = largest x (front), column 0 = largest y (left)
+    if scale > 1:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(image)
+
+
+def observed_mask(vt_weights: np.ndarray, grid: GridSpec, stride_xy: int, stride_z: int) -> np.ndarray:
+    """bool [X, Y, Z]: voxels inside some camera's view, from vt_weights [N_cam, N_cell] on cells of strides."""
+    x, y, z = grid.shape
+    cells = (vt_weights > 0).any(axis=0).reshape(x // stride_xy, y // stride_xy, z // stride_z)
+    return np.repeat(np.repeat(np.repeat(cells, stride_xy, 0), stride_xy, 1), stride_z, 2)
