@@ -1,0 +1,224 @@
+"""`easyocc export {onnx,parity,lint,fp16-check,engine}`: JSON reports on stdout, progress on stderr.
+
+Each subcommand imports only what it needs: `lint` needs onnx, `engine` tensorrt and pycuda,
+the others torch and the training package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from runtime.errors import EasyOccError
+
+VERSIONS = ("8.5", "8.6", "10.x")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _emit(data: dict, json_path) -> None:
+    print(json.dumps(data, indent=2))
+    if json_path:
+        from runtime.fileio import write_json_atomic
+
+        write_json_atomic(json_path, data)
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
+    parser.add_argument("--rig", help="camera rig YAML (default: the nuScenes rig)")
+    parser.add_argument("--data", help="nuScenes-layout dataset for real frames (real or synthetic world)")
+    parser.add_argument("--frames", type=int, default=4, help="synthetic frames (default 4)")
+    parser.add_argument("--real-frames", type=int, default=4, help="dataset frames when --data is given (default 4)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--json", dest="json_path", help="also write the JSON report to this file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="easyocc export", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    onnx = sub.add_parser("onnx", help="checkpoint -> ONNX with manifest, lint and parity")
+    _model_args(onnx)
+    onnx.add_argument("--out", required=True, help="output .onnx path")
+    onnx.add_argument("--skip-parity", action="store_true", help="do not compare against torch")
+    onnx.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
+    onnx.add_argument("--min-agreement", type=float, default=0.999, help="class agreement required (0.999)")
+    onnx.add_argument("--model-version", default="0", help="version string stored in the manifest")
+    onnx.add_argument("--training-data", default="unspecified", help="training data description for the manifest")
+
+    parity = sub.add_parser("parity", help="ONNX Runtime vs torch eager on synthetic and real frames")
+    _model_args(parity)
+    parity.add_argument("--onnx", required=True, help="exported model")
+    parity.add_argument("--min-agreement", type=float, default=0.999)
+
+    lint = sub.add_parser("lint", help="TensorRT compatibility lint of an ONNX model")
+    lint.add_argument("model", help="model.onnx")
+    lint.add_argument("--versions", nargs="+", default=list(VERSIONS), choices=VERSIONS)
+    lint.add_argument("--json", dest="json_path", help="also write the JSON report to this file")
+
+    fp16 = sub.add_parser("fp16-check", help="float16 readiness on the CPU (emulation, overflow per module)")
+    _model_args(fp16)
+
+    engine = sub.add_parser("engine", help="ONNX -> TensorRT engine with sidecar manifest and cache")
+    engine.add_argument("--onnx", required=True)
+    engine.add_argument("--out", help="engine path (default: <onnx stem>.<precision>.sm<cc>.trt<ver>.engine)")
+    engine.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    engine.add_argument("--workspace-mib", type=int, default=2048, help="builder workspace limit (MiB)")
+    engine.add_argument("--dla-core", type=int, default=-1, help="DLA core (Orin: 0 or 1), GPU fallback on")
+    engine.add_argument("--timing-cache", help="timing cache file, read and updated")
+    engine.add_argument("--calib-data", help="INT8: nuScenes-layout dataset with the calibration frames")
+    engine.add_argument("--calib-cache", help="INT8: calibration cache file (default beside the ONNX)")
+    engine.add_argument("--calib-frames", type=int, default=64, help="INT8: frames to calibrate with (64)")
+    group = engine.add_mutually_exclusive_group()
+    group.add_argument("--no-rebuild", action="store_true", help="refuse instead of rebuilding a stale engine")
+    group.add_argument("--force-rebuild", action="store_true", help="rebuild even when the cache matches")
+    engine.add_argument("--verify-frames", type=int, default=2, help="engine vs ONNX Runtime frames (0: skip)")
+    engine.add_argument("--min-agreement", type=float, default=0.99, help="class agreement the engine needs")
+    engine.add_argument("--rig", help="camera rig YAML for verification tables (default: nuScenes rig)")
+    engine.add_argument("--verbose", action="store_true", help="TensorRT verbose log")
+    engine.add_argument("--json", dest="json_path")
+    return parser
+
+
+def _rig(path):
+    from calibration import default_rig, load_rig
+
+    return load_rig(path) if path else default_rig()
+
+
+def _load(args):
+    """(model, manifest, rig) from --checkpoint and --rig, the rig checked against the model."""
+    from training.model import load_checkpoint, manifest_for
+
+    model, config = load_checkpoint(args.checkpoint)
+    manifest = manifest_for(
+        config,
+        training_data=getattr(args, "training_data", "unspecified"),
+        model_version=getattr(args, "model_version", "0"),
+    )
+    rig = _rig(args.rig)
+    manifest.check_rig(rig.names)
+    return model, manifest, rig
+
+
+def _feeds(args, manifest, rig):
+    """[(source, feed)]: synthetic frames, then real dataset frames when --data is given."""
+    from export.feeds import dataset_feeds, synthetic_feeds
+
+    pairs = [("synthetic", feed) for feed in synthetic_feeds(manifest, rig, args.frames)]
+    if args.data:
+        pairs += [("dataset", feed) for feed in dataset_feeds(manifest, args.data, count=args.real_frames)]
+    return pairs
+
+
+def _parity(args, model, manifest, rig, onnx_path) -> dict:
+    from export.parity import compare_onnx_to_torch
+
+    report = compare_onnx_to_torch(
+        model, onnx_path, _feeds(args, manifest, rig), len(manifest.class_names), args.min_agreement, args.threads
+    )
+    _say(report.summary())
+    return report.to_dict()
+
+
+def cmd_onnx(args) -> int:
+    from export.lint import lint_model
+    from export.onnx_export import export_onnx
+
+    model, manifest, rig = _load(args)
+    _say(f"exporting {manifest.summary()}")
+    result = export_onnx(model, manifest, args.out, simplified=not args.no_simplify)
+    _say(f"wrote {result.path} ({result.nodes} nodes, sha256 {result.sha256[:12]})")
+    lint = lint_model(result.path)
+    for issue in lint.issues:
+        _say(issue.line())
+    out = {"export": result.to_dict(), "lint": lint.to_dict(), "parity": None}
+    if not args.skip_parity:
+        out["parity"] = _parity(args, model, manifest, rig, result.path)
+    _emit(out, args.json_path)
+    lint.raise_for_errors()
+    if out["parity"] is not None and not out["parity"]["passed"]:
+        raise EasyOccError(
+            f"parity failed: class agreement {100 * out['parity']['worst_frame_agreement']:.4f} % "
+            f"< {100 * args.min_agreement:.2f} % (ONNX kept at {result.path} for inspection)"
+        )
+    return 0
+
+
+def cmd_parity(args) -> int:
+    from export.onnx_model import read_manifest
+
+    model, manifest, rig = _load(args)
+    stored = read_manifest(args.onnx)
+    for name in ("camera_names", "input_size", "grid", "view_transform", "inputs", "outputs"):
+        if getattr(stored, name) != getattr(manifest, name):
+            raise EasyOccError(f"{args.onnx} was not exported from this checkpoint: manifest field '{name}' differs")
+    data = _parity(args, model, manifest, rig, args.onnx)
+    _emit(data, args.json_path)
+    return 0 if data["passed"] else 1
+
+
+def cmd_lint(args) -> int:
+    from export.lint import lint_model
+
+    report = lint_model(args.model, versions=args.versions)
+    for issue in report.issues:
+        _say(issue.line())
+    _say(
+        f"lint {'OK' if report.ok else 'FAILED'}: {report.node_count} nodes, opset {report.opset}, "
+        f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) for TensorRT {', '.join(report.versions)}"
+    )
+    _emit(report.to_dict(), args.json_path)
+    return 0 if report.ok else 1
+
+
+def cmd_fp16(args) -> int:
+    from export.fp16_check import check_fp16
+
+    model, manifest, rig = _load(args)
+    report = check_fp16(model, _feeds(args, manifest, rig), len(manifest.class_names))
+    _say(report.summary())
+    _emit(report.to_dict(), args.json_path)
+    return 0
+
+
+def cmd_engine(args) -> int:
+    from export.engine_build import build_or_reuse
+    from export.trt_builder import BuildOptions
+
+    options = BuildOptions(
+        precision=args.precision,
+        workspace_mib=args.workspace_mib,
+        dla_core=args.dla_core,
+        timing_cache=Path(args.timing_cache) if args.timing_cache else None,
+        calibration_cache=Path(args.calib_cache) if args.calib_cache else None,
+        calibration_frames=args.calib_frames,
+        verbose=args.verbose,
+    )
+    rebuild = "never" if args.no_rebuild else "always" if args.force_rebuild else "auto"
+    report = build_or_reuse(
+        args.onnx,
+        options,
+        engine_path=args.out,
+        rebuild=rebuild,
+        calib_data=args.calib_data,
+        verify_frames=args.verify_frames,
+        min_agreement=args.min_agreement,
+        rig=_rig(args.rig) if args.rig else None,
+        log=_say,
+    )
+    _emit(report.to_dict(), args.json_path)
+    return 0
+
+
+COMMANDS = {"onnx": cmd_onnx, "parity": cmd_parity, "lint": cmd_lint, "fp16-check": cmd_fp16, "engine": cmd_engine}
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    return COMMANDS[args.command](args)

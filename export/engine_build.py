@@ -1,0 +1,141 @@
+"""`easyocc export engine`: ONNX -> lint -> cached or freshly built TensorRT engine + sidecar manifest.
+
+`plan_engine` (pure, CPU-testable) decides which file and whether the cache is usable;
+`build_or_reuse` adds the TensorRT parts and an optional verification against ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from export.engine_cache import (
+    CacheDecision,
+    default_engine_path,
+    expected_engine_info,
+    resolve_cache,
+    write_engine,
+)
+from export.onnx_model import read_manifest, sha256_file
+from runtime.errors import EasyOccError
+from runtime.manifest import EngineInfo, Manifest
+
+
+@dataclass
+class EnginePlan:
+    """What a build would produce and whether the cache already holds it."""
+
+    onnx_path: Path
+    manifest: Manifest
+    info: EngineInfo
+    engine_path: Path
+    decision: CacheDecision
+
+
+def plan_engine(
+    onnx_path,
+    tensorrt_version: str,
+    compute_capability: str,
+    precision: str,
+    engine_path=None,
+    dla_core: int = -1,
+    rebuild: str = "auto",
+) -> EnginePlan:
+    """Read the ONNX manifest and hash, name the engine and check the cache (raises for 'never' + stale)."""
+    onnx_path = Path(onnx_path)
+    manifest = read_manifest(onnx_path)
+    info = expected_engine_info(tensorrt_version, compute_capability, precision, sha256_file(onnx_path), dla_core)
+    path = Path(engine_path) if engine_path else default_engine_path(onnx_path, info)
+    return EnginePlan(onnx_path, manifest, info, path, resolve_cache(path, info, rebuild))
+
+
+@dataclass
+class EngineReport:
+    engine_path: Path
+    reused: bool
+    info: EngineInfo
+    build_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    verification: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "engine": str(self.engine_path),
+            "reused": self.reused,
+            "tensorrt_version": self.info.tensorrt_version,
+            "compute_capability": self.info.compute_capability,
+            "precision": self.info.precision,
+            "dla_core": self.info.dla_core,
+            "onnx_sha256": self.info.onnx_sha256,
+            "build_seconds": round(self.build_seconds, 1),
+            "notes": self.notes,
+            "verification": self.verification,
+        }
+
+
+def build_or_reuse(
+    onnx_path,
+    options,
+    engine_path=None,
+    rebuild: str = "auto",
+    calib_data=None,
+    verify_frames: int = 0,
+    min_agreement: float = 0.99,
+    rig=None,
+    log=print,
+) -> EngineReport:
+    """Lint for the installed TensorRT, then reuse the cached engine or build and write a new one.
+
+    verify_frames > 0 runs that many synthetic frames (with `rig`, default nuScenes) through the
+    engine and through ONNX Runtime and fails when the class agreement is below `min_agreement`.
+    """
+    from export.lint import lint_model, table_version_for
+    from export.trt_builder import build_engine, compute_capability, import_tensorrt
+
+    trt = import_tensorrt()
+    report = lint_model(onnx_path, versions=(table_version_for(trt.__version__),))
+    report.raise_for_errors()
+    for warning in report.warnings:
+        log(warning.line())
+    plan = plan_engine(
+        onnx_path, trt.__version__, compute_capability(), options.precision, engine_path, options.dla_core, rebuild
+    )
+    log(plan.decision.message())
+    if plan.decision.reuse:
+        result = EngineReport(plan.engine_path, True, plan.info)
+    else:
+        feeds = None
+        if options.precision == "int8" and calib_data:
+            from export.feeds import dataset_feeds
+
+            feeds = dataset_feeds(plan.manifest, calib_data, count=options.calibration_frames)
+        built = build_engine(plan.onnx_path, options, plan.manifest, feeds, plan.info.onnx_sha256)
+        write_engine(plan.engine_path, built.engine_bytes, plan.manifest, plan.info)
+        result = EngineReport(plan.engine_path, False, plan.info, built.seconds, built.log)
+        log(f"built {plan.engine_path} in {built.seconds:.0f} s")
+    if verify_frames > 0:
+        result.verification = verify_engine(plan, verify_frames, min_agreement, rig)
+    return result
+
+
+def verify_engine(plan: EnginePlan, frames: int, min_agreement: float, rig=None) -> dict:
+    """Engine vs ONNX Runtime on synthetic frames; raises when agreement < min_agreement."""
+    from calibration import default_rig
+    from export.feeds import synthetic_feeds
+    from export.onnx_export import onnxruntime_session, run_session
+    from export.parity import ParityReport
+    from export.trt_runner import TrtRunner
+    from runtime.manifest import OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
+
+    feeds = synthetic_feeds(plan.manifest, rig or default_rig(), frames)
+    session = onnxruntime_session(plan.onnx_path)
+    report = ParityReport(
+        min_agreement=min_agreement, reference="ONNX Runtime (CPU)", candidate=f"TensorRT {plan.info.precision}"
+    )
+    with TrtRunner(plan.engine_path) as runner:
+        for feed in feeds:
+            outputs = runner.infer(feed)
+            report.add("synthetic", run_session(session, feed), (outputs[OUTPUT_SEMANTICS], outputs[OUTPUT_CONFIDENCE]))
+    if not report.passed:
+        raise EasyOccError(f"engine verification: {report.summary()}")
+    return report.to_dict()

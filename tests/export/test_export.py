@@ -1,0 +1,183 @@
+"""ONNX export: the deploy wrapper's contract, the manifest in the metadata, parity and fp16 checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from export.feeds import synthetic_feeds  # noqa: E402
+from export.onnx_model import read_manifest  # noqa: E402
+from export.parity import compare_onnx_to_torch  # noqa: E402
+from export.wrapper import semantics_and_confidence  # noqa: E402
+from runtime.errors import EasyOccError  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[2]
+DEMO_CHECKPOINT = PROJECT / "models" / "demo" / "easyocc_compact_demo.pt"
+
+
+def test_in_graph_argmax_equals_torch_argmax_with_ties():
+    logits = torch.randn(18, 5, 4, 3)
+    logits[3, 0, 0, 0] = logits[7, 0, 0, 0] = logits[:, 0, 0, 0].max() + 1  # a tie: argmax takes class 3
+    semantics, confidence = semantics_and_confidence(logits, torch.arange(18.0).view(-1, 1, 1, 1))
+    assert semantics.dtype == torch.uint8 and semantics[0, 0, 0] == 3
+    np.testing.assert_array_equal(semantics.numpy(), logits.argmax(0).numpy())
+    np.testing.assert_allclose(confidence.numpy(), torch.softmax(logits, 0).amax(0).numpy(), rtol=1e-6)
+
+
+def test_export_writes_the_contract_and_manifest(standin_onnx):
+    result, _, manifest = standin_onnx
+    model = onnx.load(str(result.path))
+    assert read_manifest(result.path).to_dict() == manifest.to_dict()
+    assert model.opset_import[0].version == 17
+    types = {v.name: v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]}
+    assert types == {"images": 2, "vt_uv": 1, "vt_weights": 1, "semantics": 2, "confidence": 1}
+    ops = {node.op_type for node in model.graph.node}
+    assert "GridSample" in ops and "ArgMax" not in ops
+    assert result.operators["GridSample"] == 1
+
+
+def test_parity_on_synthetic_frames(standin_onnx, rig):
+    result, model, manifest = standin_onnx
+    feeds = [("synthetic", feed) for feed in synthetic_feeds(manifest, rig, 2)]
+    report = compare_onnx_to_torch(model, result.path, feeds, 18, threads=1)
+    assert report.passed and report.agreement >= 0.999
+    assert report.max_confidence_diff < 1e-5
+    data = report.to_dict()
+    assert data["frames_by_source"] == {"synthetic": 2}
+    json.dumps(data)
+
+
+def test_parity_failure_names_the_frame(standin_onnx, rig):
+    from tests.export.standin import StandInModel
+
+    result, _, manifest = standin_onnx
+    torch.manual_seed(123)
+    other = StandInModel(len(rig)).eval()  # different weights than the exported model
+    feeds = [("synthetic", feed) for feed in synthetic_feeds(manifest, rig, 1)]
+    report = compare_onnx_to_torch(other, result.path, feeds, 18, threads=1)
+    assert not report.passed
+    with pytest.raises(EasyOccError, match=r"parity failed: synthetic frame 0 agrees on .* below the required 99.90 %"):
+        report.raise_if_failed()
+
+
+def test_fp16_check_flags_a_module_beyond_float16_range(standin, rig):
+    import copy
+
+    from export.fp16_check import check_fp16
+
+    model, manifest = standin
+    feeds = [("synthetic", feed) for feed in synthetic_feeds(manifest, rig, 1)]
+    report = check_fp16(model, feeds, 18)
+    assert report.overflowing == [] and report.parity.agreement > 0.95
+    hot = copy.deepcopy(model)
+    with torch.no_grad():
+        hot.encoder[0].weight.mul_(1e5)
+    flagged = check_fp16(hot, feeds, 18)
+    assert "encoder.0" in flagged.overflowing
+    assert flagged.to_dict()["largest_activations"]["encoder.0"] > 65504
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A freshly initialised tiny EasyOcc model (the real network) saved as a checkpoint."""
+    model_pkg = pytest.importorskip("training.model")
+    from runtime.grid import GridSpec
+
+    grid = GridSpec(lower=(-16.0, -16.0, -1.0), upper=(16.0, 16.0, 2.2), voxel_size=0.8)
+    config = model_pkg.ModelConfig(
+        backbone_width=16,
+        neck_channels=16,
+        voxel_channels=8,
+        bev_channels=16,
+        bev_blocks=1,
+        grid=grid.to_dict(),
+        input_size=(128, 64),
+    )
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    model_pkg.save_checkpoint(path, model_pkg.build_model(config).eval(), config)
+    return path
+
+
+def test_cli_exports_tiny_real_model_with_lint_and_parity(tiny_checkpoint, tmp_path, capsys):
+    from export.cli import main
+
+    out = tmp_path / "tiny.onnx"
+    code = main(
+        [
+            "onnx",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--out",
+            str(out),
+            "--frames",
+            "2",
+            "--json",
+            str(tmp_path / "report.json"),
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["lint"]["ok"], report["lint"]
+    assert report["parity"]["passed"] and report["parity"]["agreement"] >= 0.999
+    assert report["export"]["operators"]["GridSample"] == 1
+    assert "parity PASS" in capsys.readouterr().err
+    assert read_manifest(out).model_config["input_size"] == [128, 64]
+
+
+def test_cli_parity_with_real_frames(tiny_checkpoint, tmp_path, nuscenes_root, capsys):
+    from export.cli import main
+
+    out = tmp_path / "tiny.onnx"
+    assert main(["onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--skip-parity"]) == 0
+    capsys.readouterr()
+    code = main(
+        [
+            "parity",
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--onnx",
+            str(out),
+            "--frames",
+            "1",
+            "--data",
+            str(nuscenes_root),
+            "--real-frames",
+            "1",
+        ]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["frames_by_source"] == {"dataset": 1, "synthetic": 1}
+
+
+@pytest.mark.slow
+def test_demo_model_exports_with_parity(tmp_path, nuscenes_root):
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.skip(f"bundled demo model not found at {DEMO_CHECKPOINT}")
+    from export.cli import main
+
+    code = main(
+        [
+            "onnx",
+            "--checkpoint",
+            str(DEMO_CHECKPOINT),
+            "--out",
+            str(tmp_path / "demo.onnx"),
+            "--frames",
+            "1",
+            "--data",
+            str(nuscenes_root),
+            "--real-frames",
+            "1",
+            "--json",
+            str(tmp_path / "demo.json"),
+        ]
+    )
+    report = json.loads((tmp_path / "demo.json").read_text())
+    assert code == 0 and report["lint"]["ok"] and report["parity"]["passed"]
