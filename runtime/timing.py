@@ -86,11 +86,23 @@ class LatencyStats:
             values = np.asarray(self._samples.get(stage, ()), dtype=np.float64)
             count = self._counts[stage]
         if values.size == 0:
-            return {"count": 0, "mean": float("nan"), "p50": float("nan"), "p90": float("nan"),
-                    "p99": float("nan"), "max": float("nan")}
+            return {
+                "count": 0,
+                "mean": float("nan"),
+                "p50": float("nan"),
+                "p90": float("nan"),
+                "p99": float("nan"),
+                "max": float("nan"),
+            }
         p50, p90, p99 = np.percentile(values, [50, 90, 99])
-        return {"count": int(count), "mean": float(values.mean()), "p50": float(p50), "p90": float(p90),
-                "p99": float(p99), "max": float(values.max())}
+        return {
+            "count": int(count),
+            "mean": float(values.mean()),
+            "p50": float(p50),
+            "p90": float(p90),
+            "p99": float(p99),
+            "max": float(values.max()),
+        }
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {stage: self.percentiles(stage) for stage in self.stages}
@@ -119,7 +131,9 @@ class DropCounter:
             count = self._counts[reason]
             self.last_message[reason] = message
         if count == 1:
-            self._log.warning("dropping frame (%s): %s; further drops of this kind are counted silently", reason, message)
+            self._log.warning(
+                "dropping frame (%s): %s; further drops of this kind are counted silently", reason, message
+            )
         else:
             self._log.debug("dropping frame (%s): %s", reason, message)
         return count
@@ -161,6 +175,10 @@ class ResourceSampler:
         rss_mb = self._process.memory_info().rss / 2**20
         self.peak_rss_mb = max(self.peak_rss_mb, rss_mb)
         elapsed = max(now_s() - self._t0, 1e-9)
-        record = {"label": label, "rss_mb": round(rss_mb, 2), "cpu_percent": round(100 * (self._cpu_s() - self._cpu0) / elapsed, 1)}
+        record = {
+            "label": label,
+            "rss_mb": round(rss_mb, 2),
+            "cpu_percent": round(100 * (self._cpu_s() - self._cpu0) / elapsed, 1),
+        }
         self.samples.append(record)
         return record

@@ -34,8 +34,11 @@ def create_runner(model_path, backend: str = "onnxruntime", threads: int | None 
 def backend_for_path(path) -> str:
     """The backend a model file implies: .onnx -> onnxruntime, .engine/.plan -> tensorrt, .pt/.ts -> torch."""
     suffix = Path(path).suffix.lower()
-    for backend, suffixes in (("onnxruntime", (".onnx",)), ("tensorrt", (".engine", ".plan", ".trt")),
-                              ("torch", (".pt", ".ts", ".pt2"))):
+    for backend, suffixes in (
+        ("onnxruntime", (".onnx",)),
+        ("tensorrt", (".engine", ".plan", ".trt")),
+        ("torch", (".pt", ".ts", ".pt2")),
+    ):
         if suffix in suffixes:
             return backend
     raise EasyOccError(f"cannot tell the backend of {path} from its suffix; name one with --backend")

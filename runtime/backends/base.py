@@ -88,7 +88,9 @@ def check_tensor(spec: TensorSpec, array, who: str) -> np.ndarray:
     if array.dtype != np.dtype(spec.dtype):
         raise EasyOccError(f"{who}: input '{spec.name}' has dtype {array.dtype}, the model expects {spec.dtype}")
     if tuple(array.shape) != tuple(spec.shape):
-        raise EasyOccError(f"{who}: input '{spec.name}' has shape {list(array.shape)}, the model expects {list(spec.shape)}")
+        raise EasyOccError(
+            f"{who}: input '{spec.name}' has shape {list(array.shape)}, the model expects {list(spec.shape)}"
+        )
     return array
 
 
@@ -98,7 +100,9 @@ def check_feed(manifest: Manifest, feed: dict, who: str) -> dict[str, np.ndarray
     unknown = sorted(set(feed) - set(expected))
     missing = [name for name in expected if name not in feed]
     if unknown or missing:
-        raise EasyOccError(f"{who}: feed is missing inputs {missing or 'none'} and has unknown inputs {unknown or 'none'}")
+        raise EasyOccError(
+            f"{who}: feed is missing inputs {missing or 'none'} and has unknown inputs {unknown or 'none'}"
+        )
     return {spec.name: np.ascontiguousarray(check_tensor(spec, feed[spec.name], who)) for spec in manifest.inputs}
 
 
@@ -118,12 +122,13 @@ def check_outputs(manifest: Manifest, outputs: dict, who: str) -> dict[str, np.n
 
 def check_manifest_io(manifest: Manifest, actual_inputs: dict, actual_outputs: dict, who: str) -> None:
     """Compare the model's real tensors {name: (dtype str, shape tuple)} with its manifest."""
-    for kind, specs, actual in (("input", manifest.inputs, actual_inputs), ("output", manifest.outputs, actual_outputs)):
+    for kind, specs, actual in (
+        ("input", manifest.inputs, actual_inputs),
+        ("output", manifest.outputs, actual_outputs),
+    ):
         stated = {s.name: (s.dtype, tuple(s.shape)) for s in specs}
         if set(stated) != set(actual):
-            raise EasyOccError(
-                f"{who}: model {kind}s {sorted(actual)} differ from its manifest's {sorted(stated)}"
-            )
+            raise EasyOccError(f"{who}: model {kind}s {sorted(actual)} differ from its manifest's {sorted(stated)}")
         for name, (dtype, shape) in actual.items():
             if (dtype, tuple(shape)) != stated[name]:
                 raise EasyOccError(
@@ -150,7 +155,10 @@ def check_contract(manifest: Manifest, who: str) -> None:
         INPUT_VT_WEIGHTS: ("float32", (n_cam, n_cell)),
     }
     expected_outputs = {OUTPUT_SEMANTICS: ("uint8", grid.shape), OUTPUT_CONFIDENCE: ("float32", grid.shape)}
-    for kind, specs, expected in (("input", manifest.inputs, expected_inputs), ("output", manifest.outputs, expected_outputs)):
+    for kind, specs, expected in (
+        ("input", manifest.inputs, expected_inputs),
+        ("output", manifest.outputs, expected_outputs),
+    ):
         stated = {s.name: (s.dtype, tuple(s.shape)) for s in specs}
         for name, (dtype, shape) in expected.items():
             if stated.get(name) != (dtype, tuple(shape)):

@@ -17,8 +17,15 @@ from runtime.manifest import ONNX_METADATA_KEY, Manifest
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 # ONNX element type names (as onnxruntime reports them) -> numpy dtype names.
-ORT_TYPES = {"tensor(uint8)": "uint8", "tensor(float)": "float32", "tensor(float16)": "float16",
-             "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(bool)": "bool", "tensor(int8)": "int8"}
+ORT_TYPES = {
+    "tensor(uint8)": "uint8",
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+    "tensor(int8)": "int8",
+}
 
 
 def select_providers(available, requested=None) -> list[str]:
@@ -40,7 +47,9 @@ def manifest_from_metadata(metadata: dict, where: str) -> Manifest:
     """The manifest stored in ONNX metadata_props; raises naming the model when absent or invalid."""
     text = metadata.get(ONNX_METADATA_KEY)
     if not text:
-        raise EasyOccError(f"{where}: no EasyOcc manifest in the ONNX metadata (key '{ONNX_METADATA_KEY}'); export it with easyocc export")
+        raise EasyOccError(
+            f"{where}: no EasyOcc manifest in the ONNX metadata (key '{ONNX_METADATA_KEY}'); export it with easyocc export"
+        )
     try:
         return Manifest.from_json(text)
     except EasyOccError as exc:
@@ -58,8 +67,15 @@ class OnnxRuntimeRunner(Runner):
 
     name = "onnxruntime"
 
-    def __init__(self, path, threads: int | None = None, inter_op_threads: int = 1, providers=None,
-                 io_binding="auto", spin: bool = False):
+    def __init__(
+        self,
+        path,
+        threads: int | None = None,
+        inter_op_threads: int = 1,
+        providers=None,
+        io_binding="auto",
+        spin: bool = False,
+    ):
         super().__init__()
         self.path = Path(path)
         self.threads = threads

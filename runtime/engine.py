@@ -1,0 +1,287 @@
+"""OccupancyRuntime: one model on one rig; frame set in, semantic occupancy out, with stage timing.
+
+The synchronous `process(frame)` is what the ROS node calls; the pipeline (runtime.pipeline) runs the
+same three stages, `prepare` -> `infer` -> `finish`, in separate threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calibration import CameraRig, default_rig
+from runtime.assembly import StampGuard, assemble, check_policy
+from runtime.backends import Runner, create_runner
+from runtime.errors import EasyOccError
+from runtime.frames import BACKEND_ERROR, CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError, FrameSet
+from runtime.grid import GridSpec
+from runtime.manifest import INPUT_IMAGES, INPUT_VT_WEIGHTS, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
+from runtime.postprocess import DEFAULT_Z_BAND_M, OccupiedVoxels, bev_occupancy, observed_mask, occupied_voxels
+from runtime.preprocess import decode_image, resize_to_network
+from runtime.timing import DropCounter, FrameTiming, LatencyStats, now_s
+from runtime.view_feed import view_transform_feed
+
+log = logging.getLogger("easyocc.runtime")
+
+
+@dataclass(eq=False)
+class OccupancyResult:
+    """One frame's output.
+
+    semantics: uint8 [X, Y, Z] class ids (17 free); confidence: float32 [X, Y, Z]; voxels: the
+    occupied ones; bev: int8 [Y, X] OccupancyGrid cells (0 free, 100 occupied, -1 unknown); timing:
+    ms per stage ('preprocess', 'infer', 'postprocess', 'end_to_end'); missing_cameras: names run
+    with zeroed weights.
+    """
+
+    stamp_us: int
+    seq: int
+    semantics: np.ndarray
+    confidence: np.ndarray
+    voxels: OccupiedVoxels
+    bev: np.ndarray
+    timing: dict[str, float]
+    missing_cameras: tuple[str, ...] = ()
+    meta: dict = field(default_factory=dict)
+    record: FrameTiming | None = None
+
+
+@dataclass(eq=False)
+class PreparedFrame:
+    """A preprocessed frame waiting for inference; `images` is a pooled buffer [N_cam, H, W, 3]."""
+
+    frame: FrameSet
+    images: np.ndarray
+    missing: tuple[int, ...]
+    timing: FrameTiming
+    _pool: queue.Queue | None = None
+
+    def release(self) -> None:
+        """Return the image buffer to its pool (idempotent)."""
+        if self._pool is not None:
+            self._pool.put(self.images)
+            self._pool = None
+
+
+class CameraPreprocessor:
+    """Decode (cv2.imdecode) and resize each camera's image into a preallocated [N_cam, H, W, 3]
+    buffer, cameras in parallel on a small thread pool (OpenCV releases the GIL)."""
+
+    def __init__(self, rig: CameraRig, input_size: tuple[int, int], workers: int | None = None):
+        self.rig = rig
+        self.input_size = tuple(input_size)
+        self.sizes = [(camera.width, camera.height) for camera in rig]
+        workers = workers or min(len(rig), 4)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="easyocc-pre") if workers > 1 else None
+
+    def _one(self, index: int, image: CameraImage, out: np.ndarray) -> None:
+        name = self.rig[index].name
+        if image.data is not None:
+            try:
+                rgb = decode_image(image.data, what=f"camera {name}")
+            except EasyOccError as exc:
+                raise FrameError(CORRUPT_IMAGE, str(exc)) from None
+        else:
+            rgb = image.image
+            if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
+                raise FrameError(
+                    CORRUPT_IMAGE,
+                    f"camera {name}: image must be uint8 [H, W, 3], got "
+                    f"{getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}",
+                )
+        width, height = self.sizes[index]
+        if rgb.shape[1] != width or rgb.shape[0] != height:
+            raise FrameError(
+                IMAGE_SIZE,
+                f"camera {name}: image is {rgb.shape[1]}x{rgb.shape[0]}, its calibration is for {width}x{height}",
+            )
+        resize_to_network(rgb, self.input_size, out=out[index])
+
+    def run(self, present: dict[int, CameraImage], missing, out: np.ndarray) -> None:
+        """Fill `out` [N_cam, H, W, 3]: present cameras preprocessed, missing ones black."""
+        for index in missing:
+            out[index] = 0
+        if self._pool is None or len(present) < 2:
+            for index, image in present.items():
+                self._one(index, image, out)
+            return
+        futures = [self._pool.submit(self._one, index, image, out) for index, image in present.items()]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+class OccupancyRuntime:
+    """A loaded model on a rig. `process(frame)` runs preprocess + infer + postprocess synchronously.
+
+    model_path: .onnx (onnxruntime), TensorRT engine, or TorchScript file; rig: cameras at the size of
+    the images that will arrive (default: the nuScenes rig, 1600x900); backend: a name from
+    runtime.backends.BACKENDS or a Runner instance; missing_camera: 'drop' or 'zero';
+    sync_tolerance_ms: max camera stamp spread in a frame; threads: backend intra-op threads.
+    Bad frames raise FrameError (an EasyOccError with a `.reason`) after being counted in `drops`.
+    """
+
+    def __init__(
+        self,
+        model_path=None,
+        rig: CameraRig | None = None,
+        backend="onnxruntime",
+        missing_camera: str = "drop",
+        sync_tolerance_ms: float = 50.0,
+        threads: int | None = None,
+        z_band_m: tuple[float, float] = DEFAULT_Z_BAND_M,
+        expected_grid: GridSpec | None = None,
+        preprocess_workers: int | None = None,
+        buffers: int = 3,
+        backend_options: dict | None = None,
+    ):
+        self.missing_camera = check_policy(missing_camera)
+        self.sync_tolerance_us = int(sync_tolerance_ms * 1e3)
+        self.z_band_m = tuple(z_band_m)
+        if isinstance(backend, Runner):
+            self.runner = backend
+        else:
+            if model_path is None:
+                raise EasyOccError("OccupancyRuntime needs a model path")
+            self.runner = create_runner(model_path, backend, threads, **(backend_options or {}))
+        self.runner.activate()
+        try:
+            self.manifest = self.runner.manifest
+            self.grid = self.manifest.grid_spec
+            if expected_grid is not None:
+                self.manifest.check_grid(expected_grid)
+            self.rig = rig if rig is not None else default_rig()
+            self.manifest.check_rig(self.rig.names)
+            self._tables: dict[tuple, dict] = {}
+            self._static_key: tuple | None = None
+            self._tables_for(())  # the complete rig's tables, built once
+            n_cam = len(self.rig)
+            width, height = self.manifest.input_size
+            self._buffers: queue.Queue = queue.Queue()
+            for _ in range(max(1, buffers)):
+                self._buffers.put(np.zeros((n_cam, height, width, 3), np.uint8))
+            self.preprocessor = CameraPreprocessor(self.rig, self.manifest.input_size, preprocess_workers)
+        except BaseException:
+            self.runner.deactivate()
+            raise
+        self.stats = LatencyStats()
+        self.drops = DropCounter()
+        self.stamps = StampGuard()
+        log.info("runtime ready: %s on %s", self.manifest.summary(), self.backend_name)
+
+    @property
+    def backend_name(self) -> str:
+        describe = getattr(self.runner, "describe", None)
+        return describe() if describe else self.runner.name
+
+    # --- view-transform tables, once per rig and per set of missing cameras ---------------------
+    def _tables_for(self, missing: tuple[int, ...]) -> dict:
+        if missing not in self._tables:
+            if len(self._tables) >= 8:  # bounded: drop the oldest degraded set, keep the full rig's
+                self._tables.pop(next(k for k in self._tables if k))
+            feed = view_transform_feed(self.manifest, self.rig, missing)
+            spec = self.manifest.view_transform
+            observed = observed_mask(
+                feed[INPUT_VT_WEIGHTS], self.grid, int(spec.get("stride_xy", 1)), int(spec.get("stride_z", 1))
+            )
+            self._tables[missing] = {"feed": feed, "observed": observed}
+        return self._tables[missing]
+
+    def observed(self, missing: tuple[int, ...] = ()) -> np.ndarray:
+        """bool [X, Y, Z]: voxels some (present) camera sees."""
+        return self._tables_for(tuple(missing))["observed"]
+
+    # --- the three stages -------------------------------------------------------------------------
+    def prepare(self, frame: FrameSet, arrival: float | None = None) -> PreparedFrame:
+        """Stamp order, camera sync and policy, decode + resize into a pooled buffer."""
+        timing = FrameTiming(frame.seq, frame.stamp_us, arrival if arrival is not None else now_s())
+        try:
+            self.stamps.check(frame.stamp_us, frame.seq)
+            assembled = assemble(frame, self.manifest.camera_names, self.sync_tolerance_us, self.missing_camera)
+            timing.preprocess_start = now_s()
+            images = self._buffers.get()
+            prepared = PreparedFrame(frame, images, assembled.missing, timing, self._buffers)
+            try:
+                self.preprocessor.run(assembled.present, assembled.missing, images)
+            except BaseException:
+                prepared.release()
+                raise
+            if assembled.missing:
+                self._tables_for(assembled.missing)
+        except FrameError as exc:
+            self.drops.drop(exc.reason, str(exc))
+            raise
+        timing.preprocess_done = now_s()
+        return prepared
+
+    def infer(self, prepared: PreparedFrame) -> dict[str, np.ndarray]:
+        """Run the backend; any backend failure becomes FrameError('backend_error'). Releases the buffer."""
+        try:
+            if prepared.missing != self._static_key:
+                self.runner.set_static(self._tables_for(prepared.missing)["feed"])
+                self._static_key = prepared.missing
+            prepared.timing.infer_start = now_s()
+            outputs = self.runner.infer({INPUT_IMAGES: prepared.images})
+            prepared.timing.inference_done = now_s()
+            return outputs
+        except Exception as exc:
+            self._static_key = None  # re-bind the tables next time, whatever state the backend is in
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            error = FrameError(BACKEND_ERROR, f"{self.runner.name} failed on frame {prepared.frame.seq}: {message}")
+            self.drops.drop(error.reason, str(error))
+            raise error from None
+        finally:
+            prepared.release()
+
+    def finish(self, prepared: PreparedFrame, outputs: dict[str, np.ndarray]) -> OccupancyResult:
+        """Postprocess: occupied voxels and the BEV grid; timing recorded in `stats`."""
+        semantics, confidence = outputs[OUTPUT_SEMANTICS], outputs[OUTPUT_CONFIDENCE]
+        voxels = occupied_voxels(semantics, confidence, self.grid)
+        bev = bev_occupancy(semantics, self.grid, self.z_band_m, observed=self.observed(prepared.missing))
+        timing = prepared.timing
+        timing.postprocess_done = now_s()
+        names = tuple(self.manifest.camera_names[i] for i in prepared.missing)
+        frame = prepared.frame
+        return OccupancyResult(
+            frame.stamp_us,
+            frame.seq,
+            semantics,
+            confidence,
+            voxels,
+            bev,
+            timing.stages_ms(),
+            names,
+            dict(frame.meta),
+            timing,
+        )
+
+    def process(self, frame: FrameSet) -> OccupancyResult:
+        """prepare + infer + finish. Raises FrameError (counted in `drops`) for a bad frame."""
+        prepared = self.prepare(frame)
+        outputs = self.infer(prepared)
+        result = self.finish(prepared, outputs)
+        self.stats.add_many(result.timing)
+        return result
+
+    def reset(self) -> None:
+        """Forget the previous frame's stamp (a new stream starts)."""
+        self.stamps.reset()
+
+    def close(self) -> None:
+        self.preprocessor.close()
+        self.runner.deactivate()
+
+    def __enter__(self) -> OccupancyRuntime:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,119 @@
+"""Where results go: an npz per frame, a PNG/GIF preview, or a callback (the ROS node's interface).
+
+A sink has `write(result: OccupancyResult)` and `close()`; the pipeline calls them from its publish
+thread, so a sink may block briefly but should not keep references to many results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.errors import EasyOccError
+from runtime.fileio import atomic_path, write_bytes_atomic
+from runtime.postprocess import topdown_image
+
+
+class Sink:
+    """Interface: write(result) per frame, close() at the end of the stream."""
+
+    def write(self, result) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class CallbackSink(Sink):
+    """Calls `callback(result)` for every frame (e.g. the ROS node's publisher)."""
+
+    def __init__(self, callback):
+        if not callable(callback):
+            raise EasyOccError("CallbackSink needs a callable")
+        self.callback = callback
+
+    def write(self, result) -> None:
+        self.callback(result)
+
+
+class NpzSink(Sink):
+    """<folder>/<seq:06d>.npz with semantics uint8 [X, Y, Z], confidence float16 [X, Y, Z], bev int8
+    [Y, X], stamp_us, and the sample token when the source gave one. Written atomically."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def write(self, result) -> None:
+        path = self.folder / f"{result.seq:06d}.npz"
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                semantics=result.semantics,
+                confidence=result.confidence.astype(np.float16),
+                bev=result.bev,
+                stamp_us=np.int64(result.stamp_us),
+                sample_token=np.str_(result.meta.get("sample_token", "")),
+            )
+        self.count += 1
+
+
+def encode_png(image_rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise EasyOccError("could not encode a PNG")
+    return data.tobytes()
+
+
+def write_gif(path, frames_rgb: list[np.ndarray], frame_ms: int = 200) -> Path:
+    """An animated GIF through OpenCV's animation API; returns the path written (a .png of the last
+    frame instead when this OpenCV cannot write animations)."""
+    path = Path(path)
+    if not frames_rgb:
+        raise EasyOccError(f"no frames to write to {path}")
+    if not hasattr(cv2, "imencodeanimation"):
+        fallback = path.with_suffix(".png")
+        write_bytes_atomic(fallback, encode_png(frames_rgb[-1]))
+        return fallback
+    animation = cv2.Animation()
+    animation.frames = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames_rgb]
+    animation.durations = [int(frame_ms)] * len(frames_rgb)
+    ok, data = cv2.imencodeanimation(".gif", animation)
+    if not ok:
+        raise EasyOccError(f"could not encode the GIF {path}")
+    write_bytes_atomic(path, data.tobytes())
+    return path
+
+
+class PreviewSink(Sink):
+    """Top-down previews: a PNG of the newest frame, and an animated GIF of up to `max_frames` frames
+    (every `every`-th), written at close. `compose(result) -> RGB image` may replace the default
+    top-down view (e.g. prediction beside ground truth)."""
+
+    def __init__(self, path, every: int = 1, max_frames: int = 60, compose=None, scale: int = 2):
+        self.path = Path(path)
+        self.every, self.max_frames, self.scale = max(1, every), max_frames, scale
+        self.compose = compose
+        self.frames: list[np.ndarray] = []
+        self._seen = 0
+        self.written: list[Path] = []
+
+    def write(self, result) -> None:
+        self._seen += 1
+        if (self._seen - 1) % self.every or len(self.frames) >= self.max_frames:
+            return
+        image = self.compose(result) if self.compose else topdown_image(result.semantics, scale=self.scale)
+        self.frames.append(image)
+
+    def close(self) -> None:
+        if not self.frames:
+            return
+        png = self.path.with_suffix(".png")
+        write_bytes_atomic(png, encode_png(self.frames[-1]))
+        self.written = [png]
+        if len(self.frames) > 1:
+            self.written.append(write_gif(self.path.with_suffix(".gif"), self.frames))
+        self.frames = []

@@ -1,0 +1,120 @@
+"""`easyocc stream`, `easyocc bench` and `easyocc demo` through the real console entry."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from calibration import save_rig
+from easyocc.cli import main as easyocc
+from tests.runtime.stream_fixtures import (
+    build_tiny_model,
+    encode_jpeg,
+    rig,  # noqa: F401  (pytest fixture)
+    tiny_model,  # noqa: F401  (pytest fixture)
+)
+
+
+@pytest.fixture
+def image_folder(tmp_path, rig):  # noqa: F811
+    rng = np.random.default_rng(0)
+    for camera in rig:
+        (tmp_path / "images" / camera.name).mkdir(parents=True)
+        for i in range(3):
+            image = rng.integers(0, 255, (camera.height, camera.width, 3), dtype=np.uint8)
+            (tmp_path / "images" / camera.name / f"{1_000_000 + 100_000 * i}.jpg").write_bytes(encode_jpeg(image))
+    save_rig(rig, tmp_path / "rig.yaml")
+    return tmp_path
+
+
+def test_stream_image_folder_writes_npz_preview_and_json(image_folder, tiny_model, capsys):  # noqa: F811
+    out = image_folder / "out"
+    code = easyocc(
+        [
+            "stream",
+            "--model",
+            str(tiny_model),
+            "--images",
+            str(image_folder / "images"),
+            "--rig",
+            str(image_folder / "rig.yaml"),
+            "--out",
+            str(out),
+            "--json",
+            str(out / "s.json"),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "frames: 3 in, 3 out" in printed and "p99" in printed
+    assert sorted(p.name for p in (out / "frames").iterdir()) == ["000000.npz", "000001.npz", "000002.npz"]
+    assert np.load(out / "frames" / "000001.npz")["semantics"].shape == (20, 20, 4)
+    assert (out / "preview.png").is_file() and (out / "preview.gif").is_file()
+    summary = json.loads((out / "s.json").read_text())
+    assert summary["frames_out"] == 3 and summary["latency_ms"]["infer"]["count"] == 3
+
+
+def test_stream_missing_model_is_a_clear_error(tmp_path, capsys):
+    code = easyocc(["stream", "--model", str(tmp_path / "none.onnx"), "--images", str(tmp_path)])
+    assert code == 2
+    assert f"easyocc stream: error: model not found: {tmp_path / 'none.onnx'}" in capsys.readouterr().err
+
+
+def test_bench_two_backends_side_by_side(image_folder, tmp_path, capsys):
+    model = build_tiny_model(tmp_path / "work.onnx", work=4)
+    report = tmp_path / "bench.json"
+    code = easyocc(
+        [
+            "bench",
+            "--model",
+            str(model),
+            "--rig",
+            str(image_folder / "rig.yaml"),
+            "--frames",
+            "12",
+            "--warmup",
+            "2",
+            "--backend",
+            "onnxruntime:threads=1",
+            "--backend",
+            "onnxruntime:threads=2",
+            "--json",
+            str(report),
+        ]
+    )
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "onnxruntime:threads=1" in table and "pipelined / backend alone %" in table
+    data = json.loads(report.read_text())
+    assert [r["backend"] for r in data["results"]] == ["onnxruntime:threads=1", "onnxruntime:threads=2"]
+    for result in data["results"]:
+        assert result["pipelined"]["frames"] == 12 and result["drops"] == {}
+        assert result["backend_alone"]["count"] == 12 and result["backend_alone"]["fps"] > 0
+        stages = result["pipelined"]["stages_ms"]
+        assert stages["infer"]["p50"] <= stages["infer"]["p99"] <= stages["infer"]["max"]
+        assert 0 < result["pipelined_over_backend"] and result["host_over_backend"] > 0
+        assert result["peak_rss_mb"] > 50 and abs(result["rss_growth_percent"]) < 50
+
+
+def test_bench_backend_spec_errors(capsys):
+    assert easyocc(["bench", "--backend", "onnxruntime:threads"]) == 2
+    assert "expected key=value, got 'threads'" in capsys.readouterr().err
+
+
+def test_demo_on_the_real_scene(nuscenes_root, tiny_model, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "demo"
+    code = easyocc(
+        ["demo", "--model", str(tiny_model), "--data", str(nuscenes_root), "--frames", "3", "--out", str(out)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "frames: 3 in, 3 out" in printed and "end_to_end" in printed
+    assert (out / "preview.png").is_file() and (out / "preview.gif").is_file()
+
+
+def test_demo_without_the_bundled_model_says_what_to_do(tmp_path, capsys):
+    code = easyocc(["demo", "--model", str(tmp_path / "missing.onnx"), "--out", str(tmp_path)])
+    assert code == 2
+    assert "model not found" in capsys.readouterr().err
