@@ -21,7 +21,7 @@ from runtime.frames import BACKEND_ERROR, CORRUPT_IMAGE, IMAGE_SIZE, CameraImage
 from runtime.grid import GridSpec
 from runtime.manifest import INPUT_IMAGES, INPUT_VT_WEIGHTS, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
 from runtime.postprocess import DEFAULT_Z_BAND_M, OccupiedVoxels, bev_occupancy, observed_mask, occupied_voxels
-from runtime.preprocess import decode_image, resize_to_network
+from runtime.preprocess import decode_image, reduced_size, reduction_factor, resize_to_network
 from runtime.timing import DropCounter, FrameTiming, LatencyStats, now_s
 from runtime.view_feed import view_transform_feed
 
@@ -67,6 +67,13 @@ class PreparedFrame:
             self._pool = None
 
 
+def _full_size(rgb: np.ndarray, factor: int) -> str:
+    """The size of an image decoded at 1/factor scale, as the sender would state it."""
+    if factor == 1:
+        return f"{rgb.shape[1]}x{rgb.shape[0]}"
+    return f"about {rgb.shape[1] * factor}x{rgb.shape[0] * factor} (decoded at 1/{factor})"
+
+
 class CameraPreprocessor:
     """Decode (cv2.imdecode) and resize each camera's image into a preallocated [N_cam, H, W, 3]
     buffer, cameras in parallel on a small thread pool (OpenCV releases the GIL)."""
@@ -75,6 +82,8 @@ class CameraPreprocessor:
         self.rig = rig
         self.input_size = tuple(input_size)
         self.sizes = [(camera.width, camera.height) for camera in rig]
+        # Decode JPEGs reduced in the IDCT where the network size allows (training does the same).
+        self.reductions = [reduction_factor(size, self.input_size) for size in self.sizes]
         workers = workers or min(len(rig), 4)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="easyocc-pre") if workers > 1 else None
 
@@ -82,7 +91,7 @@ class CameraPreprocessor:
         name = self.rig[index].name
         if image.data is not None:
             try:
-                rgb = decode_image(image.data, what=f"camera {name}")
+                rgb = decode_image(image.data, what=f"camera {name}", reduce=self.reductions[index])
             except EasyOccError as exc:
                 raise FrameError(CORRUPT_IMAGE, str(exc)) from None
         else:
@@ -94,10 +103,12 @@ class CameraPreprocessor:
                     f"{getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}",
                 )
         width, height = self.sizes[index]
-        if rgb.shape[1] != width or rgb.shape[0] != height:
+        factor = self.reductions[index] if image.data is not None else 1
+        expected = reduced_size((width, height), factor)
+        if (rgb.shape[1], rgb.shape[0]) != expected:
             raise FrameError(
                 IMAGE_SIZE,
-                f"camera {name}: image is {rgb.shape[1]}x{rgb.shape[0]}, its calibration is for {width}x{height}",
+                f"camera {name}: image is {_full_size(rgb, factor)}, its calibration is for {width}x{height}",
             )
         resize_to_network(rgb, self.input_size, out=out[index])
 

@@ -10,26 +10,56 @@ import numpy as np
 
 from runtime.errors import EasyOccError
 
+_REDUCED_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
-def decode_image(data: bytes, what: str = "image") -> np.ndarray:
-    """JPEG or PNG bytes -> uint8 RGB [H, W, 3]."""
+
+def reduction_factor(camera_size: tuple[int, int], network_size: tuple[int, int]) -> int:
+    """The largest JPEG decode reduction (1, 2, 4 or 8) that keeps the image at least network-sized.
+
+    libjpeg decodes at 1/2, 1/4 or 1/8 scale inside its IDCT for a fraction of the full cost; the
+    resize to the network size then does the rest. 1600x900 -> 704x256 decodes at 800x450.
+    """
+    width, height = camera_size
+    net_width, net_height = network_size
+    factor = 1
+    for candidate in (2, 4, 8):
+        if width / candidate >= net_width and height / candidate >= net_height:
+            factor = candidate
+    return factor
+
+
+def reduced_size(camera_size: tuple[int, int], factor: int) -> tuple[int, int]:
+    """(width, height) of an image decoded with reduction `factor` (libjpeg rounds up)."""
+    width, height = camera_size
+    return -(-width // factor), -(-height // factor)
+
+
+def decode_image(data: bytes, what: str = "image", reduce: int = 1) -> np.ndarray:
+    """JPEG or PNG bytes -> uint8 RGB [H / reduce, W / reduce, 3] (sizes rounded up)."""
     if not data:
         raise EasyOccError(f"{what}: empty image data")
+    if reduce not in _REDUCED_FLAGS:
+        raise EasyOccError(f"{what}: decode reduction must be 1, 2, 4 or 8, got {reduce}")
     buffer = np.frombuffer(data, dtype=np.uint8)
-    image_bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    image_bgr = cv2.imdecode(buffer, _REDUCED_FLAGS[reduce])
     if image_bgr is None:
         raise EasyOccError(f"{what}: not a decodable JPEG or PNG ({len(data)} bytes)")
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path) -> np.ndarray:
-    """uint8 RGB [H, W, 3] from a JPEG or PNG file."""
+def read_image(path, reduce: int = 1) -> np.ndarray:
+    """uint8 RGB [H / reduce, W / reduce, 3] from a JPEG or PNG file."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
         raise EasyOccError(f"image {path}: {exc.strerror}") from None
-    return decode_image(data, what=f"image {path}")
+    return decode_image(data, what=f"image {path}", reduce=reduce)
 
 
 def resize_to_network(image_rgb: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
