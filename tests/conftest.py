@@ -32,3 +32,13 @@ def occ3d_files() -> list[Path]:
     if not files:
         pytest.skip(f"Occ3D sample files not found in {OCC3D_SAMPLES} (../shared/data is absent)")
     return files
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A tiny synthetic dataset (1 scene, 3 key frames, 352x128 images) in the nuScenes layout with
+    Occ3D labels (gts/) and per-image depth/semantic/instance ground truth; generated once per session."""
+    from training.synth import SynthConfig, generate_dataset
+
+    root = tmp_path_factory.mktemp("synth")
+    return generate_dataset(root, SynthConfig(scenes=1, frames=3, image_size=(352, 128), seed=0), progress=False)

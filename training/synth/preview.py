@@ -1,0 +1,71 @@
+"""Pictures of a key frame for the README: the six cameras with their semantics and depth, and a
+top-down view of the ground-truth grid.
+
+    .venv/bin/python -m training.synth.preview --out docs/images
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.classes import FREE, PALETTE
+from runtime.fileio import write_bytes_atomic
+from training.synth.config import SynthConfig
+from training.synth.synthetic import KeyFrame, SyntheticWorld
+
+
+def top_down(semantics: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """RGB uint8 [Y, X, 3] of the highest occupied voxel per column, x (forward) up, y (left) left;
+    columns outside `mask` (any voxel) are darkened."""
+    occupied = semantics != FREE
+    z_top = np.where(occupied.any(axis=2), semantics.shape[2] - 1 - np.argmax(occupied[:, :, ::-1], axis=2), 0)
+    top = np.take_along_axis(semantics, z_top[..., None], axis=2)[..., 0]
+    image = np.where(occupied.any(axis=2)[..., None], PALETTE[top], 0).astype(np.uint8)
+    if mask is not None:
+        image = np.where(mask.any(axis=2)[..., None], image, image // 3)
+    return np.ascontiguousarray(image[::-1, ::-1])  # row 0 = far ahead, column 0 = far left
+
+
+def mosaic(key: KeyFrame, names, scale: float = 0.4) -> np.ndarray:
+    """Cameras in two rows (front three, back three), each over its semantic map; RGB uint8."""
+    tiles = []
+    for name in names:
+        render_ = key.frame.cameras[name]
+        h, w = render_.depth_m.shape
+        size = (int(w * scale), int(h * scale))
+        rgb = cv2.resize(render_.rgb, size, interpolation=cv2.INTER_AREA)
+        sem = cv2.resize(PALETTE[render_.semantic], size, interpolation=cv2.INTER_NEAREST)
+        tiles.append(np.concatenate([rgb, sem], axis=0))
+    return np.concatenate([np.concatenate(tiles[:3], axis=1), np.concatenate(tiles[3:], axis=1)], axis=0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="docs/images")
+    parser.add_argument("--scene", type=int, default=0)
+    parser.add_argument("--frame", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    world = SyntheticWorld(SynthConfig(seed=args.seed), args.scene)
+    key = world.key_frame(args.frame)
+    out = Path(args.out)
+    order = ["CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT"]
+    images = {
+        "synth_cameras.png": mosaic(key, order),
+        "synth_grid_topdown.png": cv2.resize(
+            top_down(key.labels.semantics, key.labels.mask_camera), (400, 400), interpolation=cv2.INTER_NEAREST
+        ),
+    }
+    for name, image in images.items():
+        ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        write_bytes_atomic(out / name, data.tobytes())
+        print(f"{out / name}: {len(data) // 1024} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
