@@ -1,0 +1,74 @@
+"""Label quality: against ground-truth labels (synthetic world), and against the next key frame's
+lidar (real data, where no 3-D ground truth exists)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from calibration import invert_transform, transform_points
+from runtime.classes import DYNAMIC_CLASSES, FREE
+from runtime.grid import GridSpec
+from runtime.labels import OccLabels
+from runtime.lidar_projection import lidar_points_ego
+from runtime.metric import OccMetric
+from runtime.nuscenes import NuScenesDataset, Sample
+from training.pseudo.pipeline import label_frame_pose
+
+
+class LabelQuality:
+    """Accumulates pseudo-labels vs ground truth: the Occ3D metric inside the GT camera mask, and the
+    fraction of voxels labelled free (and observed) that are free in the ground truth."""
+
+    def __init__(self):
+        self.metric = OccMetric()
+        self.free_total = 0
+        self.free_correct = 0
+
+    def update(self, pseudo: OccLabels, truth: OccLabels) -> None:
+        self.metric.update(pseudo.semantics, truth.semantics, truth.mask_camera.astype(bool))
+        labelled_free = (pseudo.semantics == FREE) & pseudo.mask_camera.astype(bool)
+        self.free_total += int(labelled_free.sum())
+        self.free_correct += int((labelled_free & (truth.semantics == FREE)).sum())
+
+    def results(self) -> dict:
+        results = self.metric.results()
+        results.pop("per_class_iou")
+        results["free_precision"] = self.free_correct / self.free_total if self.free_total else float("nan")
+        results["free_voxels"] = self.free_total
+        return results
+
+
+def next_frame_lidar_fraction(
+    dataset: NuScenesDataset, labels: OccLabels, sample: Sample, next_sample: Sample, grid: GridSpec
+) -> dict:
+    """Fraction of the next key frame's lidar returns (motion-compensated into `sample`'s label frame,
+    points inside dynamic-class boxes and on the ego vehicle removed) that fall in occupied voxels.
+
+    Returns {"fraction": strict, "fraction_within_1_voxel": with a one-voxel tolerance, "points": N}.
+    """
+    points_ego = lidar_points_ego(dataset, next_sample)
+    sensor = next_sample.lidar.ego_T_sensor[:3, 3]
+    points_ego = points_ego[np.linalg.norm(points_ego - sensor, axis=1) >= 2.0]
+    points_global = transform_points(next_sample.lidar.global_T_ego, points_ego)
+    static = np.ones(len(points_global), dtype=bool)
+    for box in dataset.boxes(next_sample):
+        if box.class_id not in DYNAMIC_CLASSES:
+            continue
+        local = (points_global - box.centre_global) @ box.rotation_global
+        half = np.array([box.size_wlh[1], box.size_wlh[0], box.size_wlh[2]]) / 2 + 0.2
+        static &= ~np.all(np.abs(local) <= half, axis=1)
+    points_label = transform_points(invert_transform(label_frame_pose(sample)), points_global[static])
+    index, inside = grid.index_of(points_label)
+    occupied = labels.semantics != FREE
+    hit = occupied[tuple(index[inside].T)]
+    dilated = occupied.copy()
+    for axis in range(3):
+        for shift in (-1, 1):
+            dilated |= np.roll(occupied, shift, axis=axis)
+    near = dilated[tuple(index[inside].T)]
+    count = int(inside.sum())
+    return {
+        "fraction": float(hit.mean()) if count else float("nan"),
+        "fraction_within_1_voxel": float(near.mean()) if count else float("nan"),
+        "points": count,
+    }
