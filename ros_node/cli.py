@@ -1,0 +1,256 @@
+"""`easyocc ros run` (the node, without colcon) and `easyocc ros play` (a dataset as camera topics).
+
+`node_main` is the console entry colcon installs (`ros2 run easyocc_ros easyocc_node --ros-args ...`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+import yaml
+
+from ros_node.dds_profile import apply_large_data_profile
+from runtime.errors import EasyOccError
+
+USAGE = """usage: easyocc ros <run|play> [options]
+
+  run    run the occupancy node (configures and activates itself); node parameters as -p name:=value
+  play   publish a nuScenes-layout dataset as six camera topics at its recorded timing
+"""
+
+
+def _parse_parameter(text: str, defaults: dict):
+    """'name:=value' -> rclpy Parameter, value parsed as YAML and coerced to the declared type."""
+    from rclpy.parameter import Parameter
+
+    name, sep, raw = text.partition(":=")
+    if not sep:
+        raise EasyOccError(f"parameter '{text}': expected name:=value")
+    if name not in defaults:
+        raise EasyOccError(f"unknown parameter '{name}'; known: {', '.join(defaults)}")
+    default = defaults[name][0]
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError("expected true or false")
+        elif isinstance(default, int):
+            value = int(value)
+        elif isinstance(default, float):
+            value = float(value)
+        elif isinstance(default, list):
+            value = [type(default[0])(v) for v in (value if isinstance(value, list) else str(value).split(","))]
+            value = value or [type(default[0])()]
+        else:
+            value = "" if value is None else str(value)
+    except (TypeError, ValueError) as exc:
+        raise EasyOccError(f"parameter {name}: cannot use '{raw}' ({exc})") from None
+    return Parameter(name, value=value)
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="easyocc ros run", description="Run the EasyOcc occupancy node.")
+    parser.add_argument("--model", help="ONNX model or TensorRT engine (parameter model_path)")
+    parser.add_argument("--backend", help="onnxruntime or tensorrt")
+    parser.add_argument("--rig", help="rig file (parameter rig_file)")
+    parser.add_argument("--transport", choices=("raw", "compressed"), help="camera image transport")
+    parser.add_argument("--frame-id", help="output frame id")
+    parser.add_argument("--name", default="easyocc", help="node name (default easyocc)")
+    parser.add_argument("--namespace", default="", help="node namespace")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="any node parameter (repeatable); see docs/readme/ros.md",
+    )
+    parser.add_argument(
+        "--no-autostart", action="store_true", help="stay unconfigured; drive the lifecycle through its services"
+    )
+    parser.add_argument("--duration", type=float, default=0.0, help="exit after this many seconds (0 = until SIGINT)")
+    parser.add_argument("--stats-json", help="write latency percentiles and drops to this JSON file at exit")
+    parser.add_argument(
+        "--default-dds",
+        action="store_true",
+        help="keep Fast DDS defaults (no large shared-memory segment; see ros_node/dds_profile.py)",
+    )
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    """Spin the node with a multi-threaded executor until SIGINT (or --duration); exit 0 when clean."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    from ros_node.node import OccupancyNode
+    from ros_node.params import PARAMETERS
+
+    ros_args = []
+    if "--ros-args" in argv:
+        index = argv.index("--ros-args")
+        argv, ros_args = argv[:index], argv[index:]
+    args = _run_parser().parse_args(argv)
+    texts = list(args.param)
+    for flag, name in (
+        ("model", "model_path"),
+        ("backend", "backend"),
+        ("rig", "rig_file"),
+        ("transport", "image_transport"),
+        ("frame_id", "frame_id"),
+    ):
+        if getattr(args, flag):
+            texts.append(f"{name}:={getattr(args, flag)}")
+    texts.append(f"autostart:={'false' if args.no_autostart else 'true'}")
+    overrides = [_parse_parameter(text, PARAMETERS) for text in texts]
+
+    if not args.default_dds:
+        apply_large_data_profile()
+    rclpy.init(args=["easyocc", *ros_args])
+    node = OccupancyNode(args.name, namespace=args.namespace, parameter_overrides=overrides)
+    failed = threading.Event()
+
+    def on_failure():
+        failed.set()
+        rclpy.try_shutdown(context=node.context)
+
+    node.on_autostart_failure = on_failure
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    code = _spin_until_done(node, executor, args.duration, args.stats_json)
+    if failed.is_set():
+        raise EasyOccError("node configuration failed (see the log line above)")
+    return code
+
+
+def _spin_until_done(node, executor, duration_s: float, stats_path) -> int:
+    import rclpy
+
+    try:
+        from rclpy.executors import ExternalShutdownException
+    except ImportError:  # older rclpy: SIGINT surfaces as KeyboardInterrupt only
+        ExternalShutdownException = KeyboardInterrupt  # noqa: N806
+    if duration_s > 0:
+        timer = threading.Timer(duration_s, lambda: rclpy.try_shutdown(context=node.context))
+        timer.daemon = True
+        timer.start()
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        stats = node.stats()
+        if stats_path:
+            from runtime.fileio import write_json_atomic
+
+            write_json_atomic(stats_path, stats)
+        if stats:
+            lat = stats["latency_ms"]
+            p50, p99 = (lat["node_added"][p] or float("nan") for p in ("p50", "p99"))
+            print(
+                f"easyocc ros: {stats['frames_published']} frames published; node added latency "
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; drops {json.dumps(stats['drops'])}",
+                file=sys.stderr,
+            )
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    print("easyocc ros: shut down cleanly", file=sys.stderr)
+    return 0
+
+
+def node_main(args=None) -> int:
+    """Console entry for colcon installs: parameters come from --ros-args (-p, --params-file)."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    from ros_node.node import OccupancyNode
+
+    apply_large_data_profile()
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = OccupancyNode("easyocc")
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    return _spin_until_done(node, executor, 0.0, None)
+
+
+def play(argv: list[str]) -> int:
+    """Publish a dataset's camera images at recorded timing; exit 0 once everything is out."""
+    import rclpy
+
+    from ros_node.player import DatasetPlayer, play_items
+
+    parser = argparse.ArgumentParser(
+        prog="easyocc ros play",
+        description="Publish a nuScenes-layout dataset as camera topics at its recorded timing.",
+    )
+    parser.add_argument("--data", required=True, help="dataset folder (nuScenes layout)")
+    parser.add_argument("--scene", help="scene name (default: all scenes in order)")
+    parser.add_argument("--compressed", action="store_true", help="publish JPEG CompressedImage instead of rgb8")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
+    parser.add_argument("--namespace", default="/cameras", help="topic prefix (default /cameras)")
+    parser.add_argument("--max-frames", type=int, default=0, help="play only the first N key frames")
+    parser.add_argument("--no-camera-info", action="store_true", help="do not publish CameraInfo")
+    parser.add_argument(
+        "--wait-subscribers",
+        type=float,
+        default=0.0,
+        help="wait up to this many seconds for a subscriber on every image topic",
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0.0,
+        help="seconds to wait after the subscribers are there, before the first image",
+    )
+    parser.add_argument("--linger", type=float, default=1.0, help="seconds to stay up after the last image")
+    parser.add_argument(
+        "--default-dds",
+        action="store_true",
+        help="keep Fast DDS defaults (no large shared-memory segment; see ros_node/dds_profile.py)",
+    )
+    args = parser.parse_args(argv)
+    if not args.default_dds:
+        apply_large_data_profile()
+    items = play_items(args.data, args.scene, args.max_frames or None)
+
+    rclpy.init(args=["easyocc-play"])
+    node = rclpy.create_node("easyocc_player")
+    stop = threading.Event()
+    try:
+        player = DatasetPlayer(node, items, args.namespace, args.compressed, args.rate, not args.no_camera_info)
+        if args.wait_subscribers > 0 and not player.wait_for_subscribers(args.wait_subscribers):
+            print(
+                f"easyocc ros play: no subscriber on some image topic after {args.wait_subscribers} s; playing anyway",
+                file=sys.stderr,
+            )
+        time.sleep(max(args.delay, 0.0))
+        start = time.monotonic()
+        count = player.run(stop)
+        time.sleep(max(args.linger, 0.0))
+        print(f"easyocc ros play: published {count} images in {time.monotonic() - start:.1f} s", file=sys.stderr)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        return run(rest)
+    if command == "play":
+        return play(rest)
+    print(f"easyocc ros: unknown command '{command}'\n{USAGE}", file=sys.stderr)
+    return 2

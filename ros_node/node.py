@@ -1,0 +1,351 @@
+"""The EasyOcc lifecycle node: six camera topics in, occupancy topics and /diagnostics out.
+
+A thin node over ROS-free parts (ros_node.sync, .images, .conversions, .diagnostics, runtime/):
+- on_configure: validate parameters, build the rig (file, or CameraInfo + extrinsics), load the
+  runtime (model or engine), create the publishers; on_activate: subscribe and start the worker.
+- Callbacks only validate and group images (ApproximateSync) and put the group into a one-slot
+  newest-frame buffer; a worker thread runs `OccupancyRuntime.process` and publishes, so callbacks
+  never wait for inference. A frame that cannot be processed is dropped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+
+from ros_node import conversions
+from ros_node.diagnostics import INFERENCE, NODE_LATENCY, OVERHEAD, Health, diagnostic_array
+from ros_node.images import camera_image_from_compressed, camera_image_from_raw
+from ros_node.params import declare_parameters, read_config
+from ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
+from ros_node.rig_source import wait_for_camera_info_rig
+from ros_node.sync import ApproximateSync, NewestFrameBuffer
+from runtime.errors import EasyOccError
+from runtime.frames import BACKEND_ERROR, SINK_ERROR, SUPERSEDED, FrameError, FrameSet
+
+DIAGNOSTICS_TICK_S = 0.1  # staleness is checked this often; messages go out on change or every period
+
+
+class OccupancyNode(LifecycleNode):
+    """Lifecycle node around runtime.engine.OccupancyRuntime (see the module docstring)."""
+
+    def __init__(self, node_name: str = "easyocc", **kwargs):
+        super().__init__(node_name, **kwargs)
+        declare_parameters(self)
+        self.config = None
+        self.runtime = None
+        self.backend_name = None
+        self.health = None
+        self.topics: dict[str, str] = {}
+        self._sizes: dict[str, tuple[int, int]] = {}
+        self._sync = None
+        self._buffer = NewestFrameBuffer()
+        self._worker = None
+        self._stop = threading.Event()
+        self._active = False
+        self._seq = 0
+        self._subscriptions_in: list = []
+        self._publishers_out: dict = {}
+        self._grid_info_pub = None
+        self._diag_timer = None
+        self._diag_last = (0.0, None)
+        self._input_group = MutuallyExclusiveCallbackGroup()
+        self._info_group = ReentrantCallbackGroup()
+        self._timer_group = MutuallyExclusiveCallbackGroup()
+        self._logger_adapter = _PyLogger(self.get_logger())
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", diagnostics_qos())
+        self._autostart_timer = None
+        self.on_autostart_failure = None  # called when autostart cannot configure (the CLI exits then)
+        if self.get_parameter("autostart").value:
+            self._autostart_timer = self.create_timer(
+                0.0, self._autostart, callback_group=MutuallyExclusiveCallbackGroup()
+            )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def _autostart(self) -> None:
+        self._autostart_timer.cancel()
+        self.destroy_timer(self._autostart_timer)
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+        elif self.on_autostart_failure is not None:
+            self.on_autostart_failure()
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        from runtime.engine import OccupancyRuntime
+
+        try:
+            self.config = config = read_config(self)
+            rig = self._load_rig(config)
+            self.runtime = OccupancyRuntime(
+                config.model_path,
+                rig=rig,
+                backend=config.backend,
+                missing_camera="drop",
+                sync_tolerance_ms=config.sync_tolerance_ms,
+                threads=config.threads or None,
+                z_band_m=config.bev_z_band_m,
+            )
+            names = self.runtime.manifest.camera_names
+            if config.camera_names and set(config.camera_names) != set(names):
+                raise EasyOccError(
+                    f"parameter camera_names {list(config.camera_names)} differs from the model's cameras {list(names)}"
+                )
+            self.topics = config.topics_for(config.camera_names or names)
+        except EasyOccError as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            self._release_runtime()
+            return TransitionCallbackReturn.FAILURE
+        self._sizes = {camera.name: (camera.width, camera.height) for camera in self.runtime.rig}
+        self.health = Health(names, config.stale_timeout_s, logger=self._logger_adapter)
+        self._sync = ApproximateSync(
+            names, int(config.sync_tolerance_ms * 1e3), config.sync_queue_size, on_drop=self.health.dropped
+        )
+        self._create_publishers(config)
+        self._diag_timer = self.create_timer(
+            DIAGNOSTICS_TICK_S, self._on_diagnostics_tick, callback_group=self._timer_group
+        )
+        self.backend_name = self.runtime.backend_name
+        self.get_logger().info(f"configured: {self.runtime.manifest.summary()} on {self.backend_name}")
+        return super().on_configure(state)
+
+    def _load_rig(self, config):
+        from calibration import load_rig
+
+        if config.rig_source == "camera_info":
+            extrinsics = load_rig(config.extrinsics_file)
+            names = config.camera_names or extrinsics.names
+            info_topics = {
+                name: topic.rsplit("/", 1)[0] + "/camera_info" for name, topic in config.topics_for(names).items()
+            }
+            return wait_for_camera_info_rig(
+                self, info_topics, extrinsics, input_qos(config), config.camera_info_timeout_s, self._info_group
+            )
+        return load_rig(config.rig_file) if config.rig_file else None
+
+    def _create_publishers(self, config) -> None:
+        from nav_msgs.msg import OccupancyGrid
+        from sensor_msgs.msg import Image, PointCloud2
+        from std_msgs.msg import String
+        from visualization_msgs.msg import MarkerArray
+
+        qos = output_qos(config)
+        wanted = {
+            "points": (config.publish_points, PointCloud2),
+            "bev": (config.publish_bev, OccupancyGrid),
+            "grid": (config.publish_grid, Image),
+            "markers": (config.publish_markers, MarkerArray),
+        }
+        self._publishers_out = {
+            name: self.create_lifecycle_publisher(kind, f"~/occupancy/{name}", qos)
+            for name, (enabled, kind) in wanted.items()
+            if enabled
+        }
+        if config.publish_grid:
+            self._grid_info_pub = self.create_publisher(String, "~/occupancy/grid_info", latched_qos())
+            self._grid_info_pub.publish(
+                String(
+                    data=conversions.grid_info_json(self.runtime.grid, config.frame_id, self.runtime.manifest.summary())
+                )
+            )
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        from sensor_msgs.msg import CompressedImage, Image
+
+        config = self.config
+        self.health = Health(self.health.cameras, config.stale_timeout_s, logger=self._logger_adapter)
+        self._sync.reset()
+        self._sync._on_drop = self.health.dropped
+        self.runtime.reset()
+        self._buffer.reopen()
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._work, name="easyocc-worker", daemon=True)
+        self._worker.start()
+        compressed = config.image_transport == "compressed"
+        for name, topic in self.topics.items():
+            callback = functools.partial(self._on_image, name)
+            self._subscriptions_in.append(
+                self.create_subscription(
+                    CompressedImage if compressed else Image,
+                    topic + "/compressed" if compressed else topic,
+                    callback,
+                    input_qos(config),
+                    callback_group=self._input_group,
+                )
+            )
+        self._active = True
+        self.get_logger().info(f"active: {len(self.topics)} {config.image_transport} camera topics")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop_worker()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._stop_worker()
+        self._destroy_outputs()
+        self._release_runtime()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self.close()
+        return super().on_shutdown(state)
+
+    def on_error(self, state) -> TransitionCallbackReturn:
+        self.close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def close(self) -> None:
+        """Stop the worker and release the runtime (safe after the ROS context is gone; idempotent)."""
+        self._stop_worker()
+        self._release_runtime()
+
+    def _stop_worker(self) -> None:
+        self._active = False
+        for subscription in self._subscriptions_in:
+            self.destroy_subscription(subscription)
+        self._subscriptions_in = []
+        self._stop.set()
+        self._buffer.close()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
+
+    def _destroy_outputs(self) -> None:
+        for publisher in self._publishers_out.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._publishers_out = {}
+        if self._grid_info_pub is not None:
+            self.destroy_publisher(self._grid_info_pub)
+            self._grid_info_pub = None
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+
+    def _release_runtime(self) -> None:
+        if self.runtime is not None:
+            runtime, self.runtime = self.runtime, None
+            runtime.close()
+
+    # --- input side: callbacks never wait -----------------------------------------------------
+    def _on_image(self, camera: str, msg) -> None:
+        receipt_s = time.perf_counter()
+        if not self._active:
+            return
+        self.health.image_received(camera)
+        try:
+            if self.config.image_transport == "compressed":
+                image = camera_image_from_compressed(msg, camera)
+            else:
+                image = camera_image_from_raw(msg, camera, self._sizes.get(camera))
+            group = self._sync.add(camera, image.stamp_us, image, receipt_s)
+        except FrameError as exc:
+            self.health.dropped(exc.reason, str(exc))
+            return
+        if group is not None:
+            replaced = self._buffer.put(group)
+            if replaced is not None:
+                self.health.dropped(SUPERSEDED, f"frame at {replaced.stamp_us} us replaced by a newer one")
+
+    # --- worker: inference and publication ----------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            group = self._buffer.get(timeout=0.5)
+            if group is None or self._stop.is_set():
+                continue
+            try:
+                self._process(group)
+            except Exception as exc:  # a frame must never take the node down
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.health.dropped(SINK_ERROR, f"frame at {group.stamp_us} us: {message}")
+                self.get_logger().error(f"frame at {group.stamp_us} us failed: {message}")
+
+    def _process(self, group) -> None:
+        self._seq += 1
+        frame = FrameSet(group.stamp_us, {name: e.item for name, e in group.entries.items()}, seq=self._seq)
+        start = time.perf_counter()
+        try:
+            result = self.runtime.process(frame)
+        except FrameError as exc:
+            self.health.dropped(exc.reason, str(exc))
+            return
+        except EasyOccError as exc:
+            self.health.dropped(BACKEND_ERROR, str(exc))
+            return
+        done = time.perf_counter()
+        self.publish_result(result)
+        published = time.perf_counter()
+        added_ms = 1e3 * (published - group.last_receipt_s)
+        runtime_ms = 1e3 * (done - start)
+        self.health.frame_done({NODE_LATENCY: added_ms, INFERENCE: runtime_ms, OVERHEAD: added_ms - runtime_ms})
+
+    def publish_result(self, result) -> None:
+        """Publish one OccupancyResult on the enabled outputs, stamped with its capture time."""
+        config, grid = self.config, self.runtime.grid
+        header = conversions.make_header(result.stamp_us, config.frame_id)
+        voxels = result.voxels
+        out = self._publishers_out
+        if "points" in out:
+            out["points"].publish(conversions.cloud_msg(voxels.xyz_ego, voxels.labels, voxels.confidence, header))
+        if "bev" in out:
+            out["bev"].publish(conversions.bev_msg(result.bev, grid, header, z_m=config.bev_z_band_m[0]))
+        if "grid" in out:
+            out["grid"].publish(conversions.dense_grid_msg(result.semantics, grid, header))
+        if "markers" in out:
+            out["markers"].publish(conversions.markers_msg(voxels.xyz_ego, voxels.labels, grid, header))
+
+    # --- diagnostics --------------------------------------------------------------------------
+    def _on_diagnostics_tick(self) -> None:
+        if self.health is None or self.runtime is None:
+            return
+        report = self.health.report()
+        signature = (
+            tuple(report["stale"]) if self._active else (),
+            tuple(report["recent_drops"]),
+            sum(report["drops"].values()),
+        )
+        last_time, last_signature = self._diag_last
+        now = time.monotonic()
+        if signature == last_signature and now - last_time < self.config.diagnostics_period_s:
+            return
+        self._diag_last = (now, signature)
+        stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(
+            diagnostic_array(
+                report, self.get_name(), self.runtime.backend_name, self.runtime.manifest.summary(), stamp, self._active
+            )
+        )
+
+    def stats(self) -> dict:
+        """Latency percentiles (ms) and drops so far, for the CLI's --stats-json."""
+        if self.health is None:
+            return {}
+        report = self.health.report()
+        latency = {
+            series: {k: (None if v != v else v) for k, v in stats.items()}  # NaN -> null (valid JSON)
+            for series, stats in report["latency"].items()
+        }
+        return {
+            "latency_ms": latency,
+            "drops": report["drops"],
+            "frames_published": report["frames_out"],
+            "images_received": report["received"],
+            "backend": self.backend_name,
+        }
+
+
+class _PyLogger:
+    """Adapts an rclpy logger to the logging.Logger calls runtime.timing.DropCounter makes."""
+
+    def __init__(self, logger):
+        self._logger = logger
+
+    def warning(self, fmt, *args):
+        self._logger.warning(fmt % args)
+
+    def debug(self, fmt, *args):
+        self._logger.debug(fmt % args)

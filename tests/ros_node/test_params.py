@@ -1,0 +1,98 @@
+"""Parameters: declared with descriptors on a real rclpy node, validated with one-line errors; CLI parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("rclpy", reason="the ROS 2 wheels are not installed")
+
+from ros_node.params import PARAMETERS, config_from_values  # noqa: E402
+from runtime.errors import EasyOccError  # noqa: E402
+
+
+@pytest.fixture()
+def model_file(tmp_path):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"onnx")
+    return str(path)
+
+
+def test_defaults_and_topics(model_file):
+    config = config_from_values({"model_path": model_file})
+    assert config.image_transport == "raw" and config.input_reliability == "best_effort"
+    assert config.output_reliability == "reliable" and config.output_depth == 1
+    assert config.publish_markers is False and config.camera_names == ()
+    assert config.topics_for(["CAM_FRONT"]) == {"CAM_FRONT": "/cameras/CAM_FRONT/image_raw"}
+    custom = config_from_values({"model_path": model_file, "camera_topics": ["/a/img", "/b/img"]})
+    assert custom.topics_for(["A", "B"]) == {"A": "/a/img", "B": "/b/img"}
+    with pytest.raises(EasyOccError, match="2 topics for 3 cameras"):
+        custom.topics_for(["A", "B", "C"])
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "parameter model_path is required"),
+        ({"model_path": "/nonexistent/m.onnx"}, "parameter model_path: file not found: /nonexistent/m.onnx"),
+        ({"backend": "tflite"}, "parameter backend: 'tflite' is not one of onnxruntime, tensorrt"),
+        ({"image_transport": "theora"}, "parameter image_transport: 'theora' is not one of raw, compressed"),
+        ({"rig_source": "camera_info"}, "parameter extrinsics_file is required when rig_source is camera_info"),
+        ({"sync_tolerance_ms": -1.0}, r"parameter sync_tolerance_ms: -1.0 is outside \[0.0, 1000.0\]"),
+        ({"bev_z_band_m": [2.0, 1.0]}, "parameter bev_z_band_m: expected \\[lo, hi\\] with lo < hi"),
+        ({"frame_id": " "}, "parameter frame_id must not be empty"),
+        ({"no_such": 1}, "unknown parameter\\(s\\): no_such"),
+    ],
+)
+def test_invalid_values_name_the_parameter(values, message, model_file):
+    if values and "model_path" not in values:
+        values = {"model_path": model_file, **values}
+    with pytest.raises(EasyOccError, match=message):
+        config_from_values(values)
+
+
+def test_declared_with_descriptors_on_a_real_node(ros_context):
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from ros_node.params import declare_parameters
+
+    node = rclpy.create_node("params_probe", context=ros_context)
+    try:
+        declare_parameters(node)
+        assert set(PARAMETERS) <= {name for name in node._parameters}
+        descriptor = node.describe_parameter("sync_tolerance_ms")
+        assert "spread of camera stamps" in descriptor.description
+        assert descriptor.floating_point_range[0].to_value == 1000.0
+        assert "one of: raw, compressed" in node.describe_parameter("image_transport").additional_constraints
+        # rclpy itself enforces the declared ranges
+        result = node.set_parameters([Parameter("input_depth", value=0)])[0]
+        assert not result.successful
+    finally:
+        node.destroy_node()
+
+
+def test_cli_parameter_parsing():
+    from ros_node.cli import _parse_parameter
+
+    assert _parse_parameter("sync_tolerance_ms:=60", PARAMETERS).value == 60.0
+    assert _parse_parameter("publish_markers:=true", PARAMETERS).value is True
+    assert _parse_parameter("camera_names:=[A, B]", PARAMETERS).value == ["A", "B"]
+    assert _parse_parameter("bev_z_band_m:=[0, 2]", PARAMETERS).value == [0.0, 2.0]
+    with pytest.raises(EasyOccError, match="expected name:=value"):
+        _parse_parameter("threads=2", PARAMETERS)
+    with pytest.raises(EasyOccError, match="unknown parameter 'thread'"):
+        _parse_parameter("thread:=2", PARAMETERS)
+    with pytest.raises(EasyOccError, match="parameter autostart: cannot use 'maybe'"):
+        _parse_parameter("autostart:=maybe", PARAMETERS)
+
+
+def test_cli_fails_with_one_line_error_for_a_bad_model(ros_domain, tmp_path):
+    from tests.ros_node.helpers import RosProcess, ros_env
+
+    proc = RosProcess(["run", "--model", str(tmp_path / "missing.onnx")], ros_env(ros_domain), tmp_path / "log")
+    try:
+        assert proc.wait(60) == 2
+        assert "easyocc ros: error: node configuration failed" in proc.output
+        assert f"parameter model_path: file not found: {tmp_path / 'missing.onnx'}" in proc.output
+    finally:
+        proc.close()

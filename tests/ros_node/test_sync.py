@@ -1,0 +1,112 @@
+"""Approximate time synchronisation and the newest-frame buffer (ROS-free)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ros_node.sync import ApproximateSync, NewestFrameBuffer
+from runtime.errors import EasyOccError
+from runtime.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, FrameError
+
+CAMS = ("A", "B", "C")
+
+
+def feed(sync, camera, stamp_us, receipt=0.0):
+    return sync.add(camera, stamp_us, f"{camera}@{stamp_us}", receipt)
+
+
+def test_group_emitted_when_last_camera_arrives_within_tolerance():
+    sync = ApproximateSync(CAMS, tolerance_us=50_000)
+    assert feed(sync, "A", 1_000_000, 1.0) is None
+    assert feed(sync, "B", 1_030_000, 2.0) is None
+    group = feed(sync, "C", 1_045_000, 3.0)
+    assert group is not None
+    assert {n: e.item for n, e in group.entries.items()} == {"A": "A@1000000", "B": "B@1030000", "C": "C@1045000"}
+    assert group.stamp_us == 1_045_000 and group.spread_us == 45_000 and group.last_receipt_s == 3.0
+
+
+def test_spread_beyond_tolerance_is_not_grouped():
+    sync = ApproximateSync(CAMS, tolerance_us=50_000)
+    feed(sync, "A", 1_000_000)
+    feed(sync, "B", 1_000_000)
+    assert feed(sync, "C", 1_050_001) is None  # 50.001 ms > 50 ms
+    sync2 = ApproximateSync(CAMS, tolerance_us=50_000)
+    feed(sync2, "A", 1_000_000)
+    feed(sync2, "B", 1_000_000)
+    assert feed(sync2, "C", 1_050_000) is not None  # exactly at the tolerance
+
+
+def test_nearest_message_is_chosen_and_older_ones_discarded():
+    sync = ApproximateSync(CAMS, tolerance_us=20_000)
+    for stamp in (0, 100_000, 200_000):
+        feed(sync, "A", stamp)
+    feed(sync, "B", 195_000)
+    group = feed(sync, "C", 205_000)
+    assert group.entries["A"].stamp_us == 200_000
+    # the next frame groups from fresh messages only
+    feed(sync, "A", 300_000)
+    feed(sync, "B", 300_000)
+    assert feed(sync, "C", 300_000).stamp_us == 300_000
+
+
+def test_out_of_order_stamp_is_rejected_with_reason():
+    sync = ApproximateSync(CAMS, tolerance_us=50_000)
+    feed(sync, "A", 2_000_000)
+    with pytest.raises(FrameError, match="camera A: stamp 1999999 us is not after the previous") as info:
+        feed(sync, "A", 1_999_999)
+    assert info.value.reason == STAMP_BACKWARDS
+    assert feed(sync, "A", 2_000_001) is None  # the stream goes on after a rejected message
+
+
+def test_lost_frames_are_counted_once_by_reason():
+    drops = []
+    sync = ApproximateSync(CAMS, tolerance_us=10_000, queue_size=2, on_drop=lambda r, m: drops.append((r, m)))
+    for i in range(4):  # camera C is silent: A's frames leave the queue unmatched
+        feed(sync, "A", i * 100_000)
+        feed(sync, "B", i * 100_000)
+    assert [r for r, _ in drops] == [MISSING_CAMERA, MISSING_CAMERA]
+    assert "no image from C" in drops[0][1]
+    drops.clear()
+    sync = ApproximateSync(CAMS, tolerance_us=10_000, queue_size=1, on_drop=lambda r, m: drops.append((r, m)))
+    feed(sync, "B", 0)
+    feed(sync, "C", 0)
+    feed(sync, "A", 50_000)  # B and C have messages, but 50 ms away
+    feed(sync, "A", 150_000)
+    assert [r for r, _ in drops] == [MISSING_CAMERA]  # nothing within 10 ms of A@50000 any more
+
+
+def test_out_of_sync_reason_when_all_cameras_present_but_spread():
+    drops = []
+    sync = ApproximateSync(CAMS, tolerance_us=10_000, queue_size=1, on_drop=lambda r, m: drops.append(r))
+    feed(sync, "B", 92_000)
+    feed(sync, "A", 100_000)
+    assert feed(sync, "C", 108_000) is None  # each within 10 ms of A, but the set spans 16 ms
+    feed(sync, "A", 200_000)  # A@100000 leaves the queue unmatched
+    assert drops == [OUT_OF_SYNC]
+    with pytest.raises(EasyOccError, match="unknown camera 'Z'"):
+        feed(sync, "Z", 1)
+
+
+def test_invalid_settings():
+    with pytest.raises(EasyOccError, match="no cameras"):
+        ApproximateSync((), 1)
+    with pytest.raises(EasyOccError, match="tolerance"):
+        ApproximateSync(CAMS, -1)
+
+
+def test_newest_frame_buffer_replaces_and_never_blocks():
+    buffer = NewestFrameBuffer()
+    assert buffer.put(1) is None
+    assert buffer.put(2) == 1  # superseded, returned to be counted
+    assert buffer.get(0.01) == 2
+    assert buffer.get(0.01) is None
+    got = []
+    worker = threading.Thread(target=lambda: got.append(buffer.get(5.0)))
+    worker.start()
+    buffer.put(3)
+    worker.join(2.0)
+    assert got == [3]
+    buffer.close()
+    assert buffer.get(5.0) is None  # closed: returns at once
