@@ -1,0 +1,139 @@
+"""The trainer on the synthetic world: 2-iteration CPU smoke test, resume, config errors, eval CLI,
+and DDP with 2 CPU processes (torchrun, gloo) against one process with gradient accumulation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from runtime.errors import EasyOccError  # noqa: E402
+from tests.training.test_data import make_tiny_world  # noqa: E402
+from training.config import load_config  # noqa: E402
+from training.model import build_model, load_checkpoint, read_checkpoint  # noqa: E402
+from training.trainer import StepBatches, learning_rate, train  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[2]
+TINY_YAML = PROJECT / "training" / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return make_tiny_world(tmp_path_factory.mktemp("synth"))
+
+
+def overrides(world, out_dir, *extra):
+    return [f"data.root={world}", f"out_dir={out_dir}", *extra]
+
+
+def test_two_iteration_smoke_run_via_cli(world, tmp_path, capsys):
+    from training.train_cli import main
+
+    assert main(["--config", str(TINY_YAML), "--no-progress", *overrides(world, tmp_path, "data.val_scenes=1")]) == 0
+    out = capsys.readouterr().out
+    assert "done: step 2, held-out camera-mask mIoU" in out
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,loss,ce,lovasz,lr,grad_norm") and len(rows) == 3
+    checkpoint = read_checkpoint(tmp_path / "last.pt")
+    assert checkpoint["step"] == 2 and len(checkpoint["class_weights"]) == 18
+    model, config = load_checkpoint(tmp_path / "last.pt")
+    assert config.backbone_width == 8 and not model.training
+    evaluation = json.loads((tmp_path / "eval_step000002.json").read_text())
+    assert evaluation["camera"]["frames"] == 2 and 0 <= evaluation["camera"]["geometry_iou"] <= 1
+
+
+def test_eval_cli_tables_json_and_images(world, tmp_path, capsys):
+    import shutil
+
+    import cv2
+
+    from training.eval_cli import main
+
+    train(load_config(TINY_YAML, overrides(world, tmp_path / "run", "optim.iters=1")), progress=False)
+    shutil.copytree(Path(world) / "gts", tmp_path / "labels" / "gts")  # stands in for pseudo-labels
+    args = ["--checkpoint", str(tmp_path / "run" / "model.pt"), "--data", world, "--labels", str(tmp_path / "labels")]
+    args += ["--gt", world, "--split", "all", "--out", str(tmp_path / "eval.json"), "--vis", str(tmp_path / "vis")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "mIoU (0-16)" in out and "mIoU* (15 classes)" in out and "full (4 frames)" in out
+    results = json.loads((tmp_path / "eval.json").read_text())
+    assert results["camera"]["frames"] == 4 and results["gt_camera"]["miou"] == results["camera"]["miou"]
+    images = sorted((tmp_path / "vis").rglob("*.png"))
+    assert len(images) == 4
+    image = cv2.imread(str(images[0]))
+    assert image.shape == (50 * 2 + 24, 3 * 50 * 2 + 2 * 4, 3)  # prediction | labels | gt
+
+
+def test_resume_continues_and_refuses_another_model(world, tmp_path):
+    first = train(load_config(TINY_YAML, overrides(world, tmp_path, "optim.iters=1")), progress=False)
+    assert first["step"] == 1
+    second = train(load_config(TINY_YAML, overrides(world, tmp_path, "optim.iters=2")), progress=False)
+    assert second["step"] == 2 and len(second["losses"]) == 1  # only step 2 was run
+    with pytest.raises(EasyOccError, match=r"different model \(bev_channels: 16 != 32\)"):
+        train(
+            load_config(TINY_YAML, overrides(world, tmp_path, "optim.iters=3", "model.bev_channels=32")), progress=False
+        )
+
+
+def test_config_overrides_are_typed_and_checked():
+    config = load_config(TINY_YAML, ["optim.lr=1e-3", "model.input_size=[160, 64]", "data.scale_range=[1, 1.2]"])
+    assert config.optim.lr == 0.001 and config.model.input_size == (160, 64) and config.data.scale_range == (1.0, 1.2)
+    with pytest.raises(EasyOccError, match="config optim: unknown key.*lrr"):
+        load_config(TINY_YAML, ["optim.lrr=1"])
+    with pytest.raises(EasyOccError, match="config optim.iters: expected int, got 'many'"):
+        load_config(TINY_YAML, ["optim.iters=many"])
+
+
+def test_shipped_configs_load_and_match_the_variants():
+    from training.model.config import variant
+
+    configs = {path.stem: load_config(path) for path in (PROJECT / "training" / "configs").glob("*.yaml")}
+    assert {"compact", "paper", "demo", "tiny"} <= set(configs)
+    assert configs["compact"].model == variant("compact") and configs["paper"].model == variant("paper")
+
+
+def test_schedule_and_batches():
+    from training.config import OptimConfig
+
+    optim = OptimConfig(iters=100, warmup_iters=10, lr=1.0, min_lr_ratio=0.1, batch_size=2, grad_accum=2)
+    assert learning_rate(0, optim) == pytest.approx(0.1) and learning_rate(9, optim) == pytest.approx(1.0)
+    assert learning_rate(99, optim) == pytest.approx(0.1, abs=1e-3)
+    single = list(StepBatches(5, optim, seed=1, world=1, rank=0))
+    ranks = [list(StepBatches(5, OptimConfig(iters=100, batch_size=2), seed=1, world=2, rank=r)) for r in (0, 1)]
+    # one process with 2 micro-steps sees exactly what 2 DDP ranks see, step by step
+    assert single[0::2] == ranks[0] and single[1::2] == ranks[1]
+    first_epoch = [k for batch in single for k in batch][:5]
+    assert sorted(first_epoch) == [0, 1, 2, 3, 4]  # each epoch is a permutation of the set
+
+
+def test_ddp_two_cpu_processes_match_one_process(world, tmp_path):
+    common = ["optim.iters=2", "optim.batch_size=1", "data.augment=true", "threads=1", "resume=false"]
+    single = load_config(TINY_YAML, overrides(world, tmp_path / "single", "optim.grad_accum=2", *common))
+    train(single, progress=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "training.train_cli", "--config", str(TINY_YAML), "--no-progress",
+        *overrides(world, tmp_path / "ddp", "optim.grad_accum=1", *common),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a = read_checkpoint(tmp_path / "single" / "last.pt")["model"]
+    b = read_checkpoint(tmp_path / "ddp" / "last.pt")["model"]
+    model, _ = load_checkpoint(tmp_path / "single" / "last.pt")
+    parameters = {name for name, _ in model.named_parameters()}
+    worst = max(float((a[name] - b[name]).abs().max()) for name in parameters)
+    # Two AdamW steps at lr 1e-3 move a weight by up to ~2e-3; reduction order differs only in rounding.
+    assert worst < 1e-5, f"DDP and single-process weights differ by {worst}"
+    torch.manual_seed(single.seed)
+    initial = build_model(single.model).state_dict()
+    assert max(float((a[name] - initial[name]).abs().max()) for name in parameters) > 1e-4  # it did train
+    losses_single = (tmp_path / "single" / "log.csv").read_text().splitlines()[1:]
+    losses_ddp = (tmp_path / "ddp" / "log.csv").read_text().splitlines()[1:]
+    assert len(losses_single) == len(losses_ddp) == 2

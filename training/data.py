@@ -1,0 +1,189 @@
+"""Training data: a nuScenes-layout dataset plus an Occ3D labels folder (ground truth or pseudo).
+
+Images are decoded and resized with the runtime's own preprocessing, so the network sees at
+training time exactly what it sees in the car. Augmentations keep geometry consistent:
+- resize (scale >= 1) and crop of every image, with each camera's K updated by `calibration`, and
+  the view-transform tables rebuilt from the augmented rig;
+- random flips of the BEV (mirror of x and/or y in the ego frame): labels and rig are flipped
+  together. Mirroring the ego frame maps cell i onto cell n-1-i, so the mirrored rig's tables are
+  the unflipped tables with their cell order reversed on that axis: no rebuild, the cache serves it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from calibration import CameraRig, build_view_transform, resize_and_crop
+from runtime.errors import EasyOccError
+from runtime.labels import read_labels
+from runtime.nuscenes import NuScenesDataset, Sample
+from runtime.preprocess import read_image, resize_to_network
+from training.model.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Per-sample augmentation drawn from a seeded generator (identical on every process)."""
+
+    scale: float = 1.0  # image resize factor before the crop back to input_size
+    crop_xy: tuple[int, int] = (0, 0)  # top-left corner of the crop in the resized image
+    flip_x: bool = False  # mirror the ego x axis (forward/backward)
+    flip_y: bool = False  # mirror the ego y axis (left/right)
+
+
+def split_scenes(scene_names, val_scenes: int) -> tuple[list[str], list[str]]:
+    """(train, held-out): the last `val_scenes` scenes are held out, never seen in training."""
+    names = list(scene_names)
+    if val_scenes < 0 or (val_scenes > 0 and val_scenes >= len(names)):
+        raise EasyOccError(f"data: cannot hold out {val_scenes} of {len(names)} scene(s) and still train")
+    if val_scenes == 0:
+        return names, []
+    return names[:-val_scenes], names[-val_scenes:]
+
+
+class OccDataset(torch.utils.data.Dataset):
+    """Items for keys `index + epoch * len(self)` (the epoch seeds the augmentation, so workers and
+    DDP ranks agree without shared state):
+
+    images uint8 [N_cam, H, W, 3], vt_uv float32 [N_cam, N_cell, 2], vt_weights float32 [N_cam, N_cell],
+    semantics int64 [X, Y, Z], mask bool [X, Y, Z], index int, seed int.
+    """
+
+    def __init__(
+        self,
+        data_root,
+        labels_root,
+        config: ModelConfig,
+        scenes=None,
+        mask: str = "camera",
+        augment: bool = False,
+        scale_range: tuple[float, float] = (1.0, 1.12),
+        flip: bool = True,
+        seed: int = 0,
+        max_frames: int = 0,
+    ):
+        self.data = NuScenesDataset(data_root)
+        self.labels_root = Path(labels_root) if labels_root else self.data.root
+        self.config = config
+        self.grid = config.grid_spec
+        self.mask_kind = mask
+        self.augment = augment
+        self.scale_range = tuple(float(v) for v in scale_range)
+        self.flip = flip
+        self.seed = seed
+        if self.scale_range[0] < 1.0 or self.scale_range[1] < self.scale_range[0]:
+            raise EasyOccError(f"data: scale_range {self.scale_range} must satisfy 1 <= low <= high")
+        scenes = list(scenes) if scenes else self.data.scene_names
+        self.samples: list[Sample] = []
+        self.missing_labels: list[str] = []
+        for sample in (s for scene in scenes for s in self.data.samples(scene)):
+            if self.data.labels_path(sample, self.labels_root).is_file():
+                self.samples.append(sample)
+            else:
+                self.missing_labels.append(sample.token)
+        if max_frames:
+            # evenly spread over the scenes rather than the first frames of the first scene
+            pick = np.linspace(0, len(self.samples) - 1, min(max_frames, len(self.samples))).round().astype(int)
+            self.samples = [self.samples[i] for i in sorted(set(pick.tolist()))]
+        if not self.samples:
+            raise EasyOccError(
+                f"data: no sample of scenes {scenes[:3]}{'...' if len(scenes) > 3 else ''} in {self.data.root} "
+                f"has labels under {self.labels_root}/gts"
+            )
+        self._tables: OrderedDict = OrderedDict()  # rig signature -> (uv, weights), small LRU
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def labels_of(self, index: int):
+        return read_labels(self.data.labels_path(self.samples[index], self.labels_root), self.grid)
+
+    def draw_augment(self, index: int, epoch: int) -> Augment:
+        if not self.augment:
+            return Augment()
+        rng = np.random.default_rng([self.seed, epoch, index])
+        width, height = self.config.input_size
+        scale = float(rng.uniform(*self.scale_range))
+        extra_w, extra_h = int(round(width * scale)) - width, int(round(height * scale)) - height
+        # Horizontal crop anywhere; vertical crop keeps the bottom (the road) as BEVDet does.
+        x0 = int(rng.integers(0, extra_w + 1))
+        y0 = int(extra_h - rng.integers(0, extra_h // 4 + 1))
+        flip_x, flip_y = (bool(v) for v in rng.random(2) < 0.5) if self.flip else (False, False)
+        return Augment(scale, (x0, y0), flip_x, flip_y)
+
+    def network_rig(self, sample: Sample) -> CameraRig:
+        """The sample's rig in the model's camera order (raises naming a missing camera)."""
+        rig = self.data.rig(sample)
+        missing = [name for name in self.config.camera_names if name not in rig.names]
+        if missing:
+            raise EasyOccError(f"sample {sample.token} lacks camera(s) {', '.join(missing)}")
+        return CameraRig(rig[name] for name in self.config.camera_names)
+
+    def _load_images(self, sample: Sample, rig: CameraRig, augment: Augment):
+        width, height = self.config.input_size
+        images = np.empty((len(rig), height, width, 3), np.uint8)
+        cameras = []
+        for i, camera in enumerate(rig):
+            image = read_image(sample.cameras[camera.name].path)
+            if image.shape[:2] != (camera.height, camera.width):
+                raise EasyOccError(f"{sample.cameras[camera.name].path}: size does not match its calibration")
+            if augment.scale == 1.0:
+                resize_to_network(image, (width, height), out=images[i])
+                cameras.append(camera.resized(width / camera.width, height / camera.height))
+            else:
+                size = (int(round(width * augment.scale)), int(round(height * augment.scale)))
+                images[i], cam = resize_and_crop(image, camera, size, (*augment.crop_xy, width, height))
+                cameras.append(cam)
+        return images, CameraRig(cameras)
+
+    def tables(self, rig: CameraRig, cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """View-transform tables of a network-resolution rig, cached per rig."""
+        key = b"".join(c.K.tobytes() + c.ego_T_cam.tobytes() + c.dist.tobytes() for c in rig) if cache else None
+        if key is not None and key in self._tables:
+            self._tables.move_to_end(key)
+            return self._tables[key]
+        centres = self.grid.centres(self.config.stride_xy, self.config.stride_z)
+        built = build_view_transform(rig, centres, self.config.min_depth_m)
+        value = (built.uv_norm, built.weights)
+        if key is not None:
+            self._tables[key] = value
+            while len(self._tables) > 8:
+                self._tables.popitem(last=False)
+        return value
+
+    def __getitem__(self, key: int) -> dict:
+        index, epoch = key % len(self.samples), key // len(self.samples)
+        item = self.item(index, self.draw_augment(index, epoch))
+        item["seed"] = int(np.random.default_rng([self.seed, epoch, index, 1]).integers(2**31))
+        return item
+
+    def item(self, index: int, augment: Augment) -> dict:
+        """Sample `index` under a given augmentation (see the class docstring for the keys)."""
+        sample = self.samples[index]
+        images, rig = self._load_images(sample, self.network_rig(sample), augment)
+        vt_uv, vt_weights = self.tables(rig, cache=augment.scale == 1.0)
+        labels = self.labels_of(index)
+        semantics = labels.semantics
+        mask = labels.mask(self.mask_kind)
+        mask = np.ones(semantics.shape, bool) if mask is None else mask
+        cells = self.config.cell_shape
+        vt_uv = vt_uv.reshape(len(rig), *cells, 2)
+        vt_weights = vt_weights.reshape(len(rig), *cells)
+        for axis, flipped in ((0, augment.flip_x), (1, augment.flip_y)):
+            if flipped:
+                semantics, mask = np.flip(semantics, axis), np.flip(mask, axis)
+                vt_uv, vt_weights = np.flip(vt_uv, axis + 1), np.flip(vt_weights, axis + 1)
+        return {
+            "images": torch.from_numpy(images),
+            "vt_uv": torch.from_numpy(np.ascontiguousarray(vt_uv).reshape(len(rig), -1, 2)),
+            "vt_weights": torch.from_numpy(np.ascontiguousarray(vt_weights).reshape(len(rig), -1)),
+            "semantics": torch.from_numpy(semantics.astype(np.int64)),
+            "mask": torch.from_numpy(np.ascontiguousarray(mask)),
+            "index": index,
+            "seed": index,
+        }

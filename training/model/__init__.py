@@ -1,0 +1,18 @@
+"""The EasyOcc model: config, network (backbone, FPN, view transform, heads), checkpoints, manifest."""
+
+from training.model.checkpoint import load_checkpoint, manifest_for, read_checkpoint, save_checkpoint
+from training.model.config import BACKBONES, HEADS, ModelConfig
+from training.model.network import EasyOccNet, build_model, sample_cells
+
+__all__ = [
+    "BACKBONES",
+    "HEADS",
+    "EasyOccNet",
+    "ModelConfig",
+    "build_model",
+    "load_checkpoint",
+    "manifest_for",
+    "read_checkpoint",
+    "sample_cells",
+    "save_checkpoint",
+]
