@@ -6,6 +6,7 @@ All vectorized with numpy; inputs are the model's semantics uint8 [X, Y, Z] and 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -46,14 +47,24 @@ def _check(semantics: np.ndarray, grid: GridSpec, what: str = "semantics") -> No
         raise EasyOccError(f"{what} has shape {semantics.shape}, grid expects {grid.shape}")
 
 
+@functools.lru_cache(maxsize=4)
+def _centre_table(grid: GridSpec) -> np.ndarray:
+    """float32 [X*Y*Z, 3] voxel centres in C order, built once per grid (a gather beats recomputing)."""
+    table = grid.centres().reshape(-1, 3).astype(np.float32)
+    table.setflags(write=False)
+    return table
+
+
 def occupied_voxels(semantics: np.ndarray, confidence: np.ndarray, grid: GridSpec) -> OccupiedVoxels:
     """Voxels whose class is not free: centres lower + voxel_size * (index + 0.5), labels, confidence."""
     _check(semantics, grid)
     _check(confidence, grid, "confidence")
-    index = np.nonzero(semantics != FREE)  # C order
-    lower = np.asarray(grid.lower, dtype=np.float32)
-    xyz = lower + np.float32(grid.voxel_size) * (np.stack(index, axis=1).astype(np.float32) + np.float32(0.5))
-    return OccupiedVoxels(xyz.reshape(-1, 3), semantics[index], confidence[index].astype(np.float32, copy=False))
+    flat = np.flatnonzero(semantics.reshape(-1) != FREE)  # C order
+    return OccupiedVoxels(
+        _centre_table(grid)[flat],
+        semantics.reshape(-1)[flat],
+        confidence.reshape(-1)[flat].astype(np.float32, copy=False),
+    )
 
 
 def z_band_slice(grid: GridSpec, z_band_m: tuple[float, float]) -> slice:
