@@ -1,4 +1,4 @@
-"""`easyocc export {onnx,parity,lint,fp16-check,engine}`: JSON reports on stdout, progress on stderr.
+"""`easyocc export {onnx,torchscript,parity,lint,fp16-check,engine}`: JSON reports on stdout, progress on stderr.
 
 Each subcommand imports only what it needs: `lint` needs onnx, `engine` tensorrt and pycuda,
 the others torch and the training package.
@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--min-agreement", type=float, default=0.999, help="class agreement required (0.999)")
     onnx.add_argument("--model-version", default="0", help="version string stored in the manifest")
     onnx.add_argument("--training-data", default="unspecified", help="training data description for the manifest")
+
+    script = sub.add_parser("torchscript", help="checkpoint -> TorchScript for the runtime's torch backend")
+    _model_args(script)
+    script.add_argument("--out", required=True, help="output .ts path")
 
     parity = sub.add_parser("parity", help="ONNX Runtime vs torch eager on synthetic and real frames")
     _model_args(parity)
@@ -150,6 +154,21 @@ def cmd_onnx(args) -> int:
     return 0
 
 
+def cmd_torchscript(args) -> int:
+    from export.torchscript_export import compare_torchscript, export_torchscript
+
+    model, manifest, rig = _load(args)
+    path = export_torchscript(model, manifest, args.out)
+    _say(f"wrote {path}; checking it through the runtime's torch runner")
+    check = compare_torchscript(
+        model, path, [feed for _, feed in _feeds(args, manifest, rig)], len(manifest.class_names)
+    )
+    _emit({"torchscript": str(path), "check": check}, args.json_path)
+    if check["agreement"] < 1.0:
+        raise EasyOccError(f"TorchScript {path} disagrees with torch eager: class agreement {check['agreement']:.6f}")
+    return 0
+
+
 def cmd_parity(args) -> int:
     from export.onnx_model import read_manifest
 
@@ -216,7 +235,14 @@ def cmd_engine(args) -> int:
     return 0
 
 
-COMMANDS = {"onnx": cmd_onnx, "parity": cmd_parity, "lint": cmd_lint, "fp16-check": cmd_fp16, "engine": cmd_engine}
+COMMANDS = {
+    "onnx": cmd_onnx,
+    "torchscript": cmd_torchscript,
+    "parity": cmd_parity,
+    "lint": cmd_lint,
+    "fp16-check": cmd_fp16,
+    "engine": cmd_engine,
+}
 
 
 def main(argv: list[str]) -> int:
