@@ -1,5 +1,7 @@
-"""`easyocc demo`, the main job: a small synthetic scene -> the bundled model (ONNX Runtime) ->
-latency table, and a preview of predicted occupancy beside the ground truth.
+"""`easyocc demo`, the main job: a synthetic scene through the bundled model, with latency and accuracy.
+
+A small synthetic scene -> the bundled model (ONNX Runtime) -> the latency table, the Occ3D metric
+against the scene's ground truth, and a preview of predicted occupancy beside the ground truth.
 
 The scene comes from `easyocc synth` run as a subprocess (runtime/ never imports training/), or
 from --data. Ground truth is read from the Occ3D labels beside the dataset when present.

@@ -1,0 +1,116 @@
+"""The ROS 2 node's latency on a real scene: `easyocc ros play` -> `easyocc ros run`, two processes over
+Fast DDS on loopback, at the recorded pace.
+
+    .venv/bin/python benchmarks/bench_ros_node.py --data ../shared/data/nuscenes-scene-0916 --out runs/bench_ros
+
+Reports, from the node's own `--stats-json`, p50/p90/p99/max of: the node's added latency (last camera
+image of a frame received -> all outputs published), the runtime's share of it (decode, resize,
+inference, postprocess) and the node's overhead beyond that; frames published and dropped by reason.
+Writes <out>/ros_bench.json and <out>/ros_bench.md; exits 1 when the overhead p99 exceeds --budget-ms
+(15 ms, the issue's budget) or a frame was dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+SERIES = {
+    "node_added": "node added latency: last image received -> all outputs published",
+    "runtime_process": "of which `OccupancyRuntime.process` (decode/resize of six images, inference, postprocess)",
+    "node_overhead": "node overhead beyond inference (sync hand-off, wait, conversion, publish)",
+}
+
+
+def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "easyocc", "ros", *args],
+        cwd=PROJECT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for_text(process: subprocess.Popen, log: Path, text: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the node did not become active:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="nuScenes-layout dataset played as camera topics")
+    parser.add_argument("--model", default=str(PROJECT / "models" / "demo" / "easyocc_compact_demo.onnx"))
+    parser.add_argument("--out", default="runs/bench_ros")
+    parser.add_argument("--compressed", action="store_true", help="JPEG CompressedImage instead of raw rgb8")
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads in the node (0 = default)")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    parser.add_argument("--budget-ms", type=float, default=15.0, help="node overhead p99 budget")
+    parser.add_argument("--domain-id", type=int, default=77, help="ROS_DOMAIN_ID for both processes")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env["PYTHONUNBUFFERED"] = "1"
+    stats_path = out / "node_stats.json"
+    stats_path.unlink(missing_ok=True)
+    transport = ["--transport", "compressed"] if args.compressed else []
+    node_args = ["run", "--model", args.model, "--stats-json", str(stats_path), "-p", f"threads:={args.threads}"]
+    node = start(node_args + transport, env, out / "node.log")
+    try:
+        wait_for_text(node, out / "node.log", "active:", 120)
+        play = ["play", "--data", args.data, "--wait-subscribers", "60", "--delay", "1", "--rate", str(args.rate)]
+        player = start(play + (["--compressed"] if args.compressed else []), env, out / "player.log")
+        if player.wait(900) != 0:
+            raise SystemExit(f"the player failed:\n{(out / 'player.log').read_text()[-2000:]}")
+        time.sleep(1.0)
+        node.send_signal(signal.SIGINT)
+        if node.wait(60) != 0:
+            raise SystemExit(f"the node did not exit cleanly:\n{(out / 'node.log').read_text()[-2000:]}")
+    finally:
+        if node.poll() is None:
+            node.kill()
+    stats = json.loads(stats_path.read_text())
+    result = {
+        "model": args.model,
+        "data": args.data,
+        "transport": "compressed" if args.compressed else "raw",
+        "threads": args.threads,
+        "budget_ms": args.budget_ms,
+        **stats,
+    }
+    (out / "ros_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (out / "ros_bench.md").write_text(table + "\n")
+    print(table)
+    overhead_p99 = stats["latency_ms"]["node_overhead"]["p99"]
+    return 0 if overhead_p99 <= args.budget_ms and not stats["drops"] else 1
+
+
+def markdown(result: dict) -> str:
+    latency = result["latency_ms"]
+    count = latency["node_added"].get("count", 0)
+    lines = [f"| series (ms, {count} frames) | p50 | p90 | p99 | max |", "| --- | ---: | ---: | ---: | ---: |"]
+    for key, label in SERIES.items():
+        row = latency[key]
+        lines.append(f"| {label} | {row['p50']:.1f} | {row['p90']:.1f} | {row['p99']:.1f} | {row['max']:.1f} |")
+    drops = ", ".join(f"{k} {v}" for k, v in sorted(result["drops"].items())) or "none"
+    lines.append(
+        f"\n{result['frames_published']} frames published, dropped: {drops}; {result['transport']} images, "
+        f"model {Path(result['model']).name}; overhead p99 budget {result['budget_ms']:.0f} ms."
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
