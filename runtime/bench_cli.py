@@ -1,8 +1,12 @@
 """`easyocc bench`: per-stage latency, throughput, CPU and memory of the streaming runtime, per backend.
 
 For every backend given (side by side in one run): the backend alone (inference on one prepared
-frame, repeated), then the full pipeline (source -> preprocess -> infer -> postprocess) on the same
-frames. Warm-up frames are excluded; RSS is sampled at frame 200 and at the last frame.
+frame, repeated); the stages one frame at a time (`OccupancyRuntime.process`: each stage's own cost,
+with nothing else competing for the cores); then the full pipeline (source -> preprocess -> infer ->
+postprocess in threads) on the same frames. Warm-up frames are excluded; RSS is sampled at frame 200
+and at the last frame. The host share (preprocess + postprocess over inference) comes from the
+sequential pass: in the pipeline the stages overlap on the same cores, so each stage's wall time
+there includes the others' load.
 """
 
 from __future__ import annotations
@@ -103,6 +107,17 @@ def bench_backend(entry: dict, rig, frames_factory, frames: int, warmup: int, ar
                 alone.append(1e3 * (now_s() - start))
         alone_fps = 1e3 * len(alone) / sum(alone)
 
+        # Stages one frame at a time: what each stage costs per frame.
+        sequential = {}
+        runtime.reset()
+        for i, frame in enumerate(frames_factory(warmup + args.sequential_frames)):
+            result = runtime.process(frame)
+            if i >= warmup:
+                for stage, ms in result.timing.items():
+                    sequential.setdefault(stage, []).append(ms)
+        sequential = {stage: percentiles(values) for stage, values in sequential.items()}
+        runtime.reset()
+
         # Pipeline over warm-up + N frames; statistics from the N after warm-up.
         sampler = ResourceSampler()
         rss = {}
@@ -131,16 +146,19 @@ def bench_backend(entry: dict, rig, frames_factory, frames: int, warmup: int, ar
             for stage, ms in record.stages_ms().items():
                 stages.setdefault(stage, []).append(ms)
         stages = {stage: percentiles(values) for stage, values in stages.items()}
-        host_ms = stages["preprocess"]["p50"] + stages["postprocess"]["p50"]
+        host_ms = sequential["preprocess"]["p50"] + sequential["postprocess"]["p50"]
+        pipelined_host_ms = stages["preprocess"]["p50"] + stages["postprocess"]["p50"]
         early, end = rss.get("early", rss["end"]), rss["end"]
         return {
             "backend": entry["label"],
             "runner": runtime.backend_name,
             "model": runtime.manifest.summary(),
             "backend_alone": {**percentiles(alone), "fps": alone_fps},
+            "sequential": {"frames": args.sequential_frames, "stages_ms": sequential},
             "pipelined": {"fps": pipelined_fps, "frames": len(records), "stages_ms": stages},
             "pipelined_over_backend": pipelined_fps / alone_fps,
-            "host_over_backend": host_ms / stages["infer"]["p50"],
+            "host_over_backend": host_ms / sequential["infer"]["p50"],
+            "pipelined_host_over_backend": pipelined_host_ms / stages["infer"]["p50"],
             "cpu_percent": end["cpu_percent"],
             "peak_rss_mb": sampler.peak_rss_mb,
             "rss_mb": {early["label"]: early["rss_mb"], end["label"]: end["rss_mb"]},
@@ -161,17 +179,15 @@ def format_table(results: list[dict]) -> str:
     for key in ("p50", "p90", "p99", "max"):
         row(f"backend alone {key} ms", [r["backend_alone"][key] for r in results])
     row("backend alone frames/s", [r["backend_alone"]["fps"] for r in results])
-    stages = [
-        s
-        for s in ("preprocess", "infer", "postprocess", "end_to_end")
-        if all(s in r["pipelined"]["stages_ms"] for r in results)
-    ]
-    for stage in stages:
-        for key in ("p50", "p90", "p99", "max"):
-            row(f"{stage} {key} ms", [r["pipelined"]["stages_ms"][stage][key] for r in results])
+    for mode in ("sequential", "pipelined"):
+        for stage in ("preprocess", "infer", "postprocess", "end_to_end"):
+            if all(stage in r[mode]["stages_ms"] for r in results):
+                for key in ("p50", "p90", "p99", "max"):
+                    row(f"{mode[:3]} {stage} {key} ms", [r[mode]["stages_ms"][stage][key] for r in results])
     row("pipelined frames/s", [r["pipelined"]["fps"] for r in results])
     row("pipelined / backend alone %", [100 * r["pipelined_over_backend"] for r in results], "{:.1f}")
-    row("pre+post / infer (p50) %", [100 * r["host_over_backend"] for r in results], "{:.1f}")
+    row("pre+post / infer, seq. p50 %", [100 * r["host_over_backend"] for r in results], "{:.1f}")
+    row("pre+post / infer, pip. p50 %", [100 * r["pipelined_host_over_backend"] for r in results], "{:.1f}")
     row("CPU % (100 = 1 core)", [r["cpu_percent"] for r in results], "{:.0f}")
     row("peak RSS MB", [r["peak_rss_mb"] for r in results], "{:.1f}")
     row("RSS growth early->end %", [r["rss_growth_percent"] for r in results], "{:+.2f}")
@@ -191,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=10, help="frames excluded from the statistics")
     parser.add_argument(
         "--backend-frames", type=int, default=None, help="backend-alone iterations (default min(frames, 200))"
+    )
+    parser.add_argument(
+        "--sequential-frames", type=int, default=30, help="frames run one at a time for per-stage cost (default 30)"
     )
     parser.add_argument("--rig", default=None, help="rig YAML for synthetic frames (default: the nuScenes rig)")
     parser.add_argument("--missing-camera", choices=("drop", "zero"), default="drop")

@@ -76,6 +76,8 @@ def test_bench_two_backends_side_by_side(image_folder, tmp_path, capsys):
             "12",
             "--warmup",
             "2",
+            "--sequential-frames",
+            "3",
             "--backend",
             "onnxruntime:threads=1",
             "--backend",
@@ -95,6 +97,10 @@ def test_bench_two_backends_side_by_side(image_folder, tmp_path, capsys):
         stages = result["pipelined"]["stages_ms"]
         assert stages["infer"]["p50"] <= stages["infer"]["p99"] <= stages["infer"]["max"]
         assert 0 < result["pipelined_over_backend"] and result["host_over_backend"] > 0
+        sequential = result["sequential"]["stages_ms"]
+        assert sequential["preprocess"]["count"] == 3 and sequential["infer"]["count"] == 3
+        expected = (sequential["preprocess"]["p50"] + sequential["postprocess"]["p50"]) / sequential["infer"]["p50"]
+        assert result["host_over_backend"] == pytest.approx(expected)
         assert result["peak_rss_mb"] > 50 and abs(result["rss_growth_percent"]) < 50
 
 
