@@ -26,6 +26,8 @@ SERIES = {
     "node_added": "node added latency: last image received -> all outputs published",
     "runtime_process": "of which `OccupancyRuntime.process` (decode/resize of six images, inference, postprocess)",
     "node_overhead": "node overhead beyond inference (sync hand-off, wait, conversion, publish)",
+    "queue_wait": "of which: last image -> worker starts the frame (hand-off, or previous frame still running)",
+    "publish": "of which: output conversion and publication",
 }
 
 

@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
-import array
 import json
 
 import numpy as np
 
+from ros_node.images import byte_array
 from runtime.classes import CLASS_NAMES, FREE, PALETTE
 from runtime.errors import EasyOccError
 from runtime.grid import GridSpec
@@ -79,7 +79,7 @@ def cloud_msg(xyz: np.ndarray, labels: np.ndarray, confidence: np.ndarray, heade
     msg.point_step = CLOUD_DTYPE.itemsize
     msg.row_step = CLOUD_DTYPE.itemsize * count
     msg.is_dense = True
-    msg.data = array.array("B", points.tobytes())
+    msg.data = byte_array("B", points)
     return msg
 
 
@@ -119,7 +119,7 @@ def bev_msg(bev: np.ndarray, grid: GridSpec, header, z_m: float = 0.0):
     msg.info.origin.position.x, msg.info.origin.position.y = float(grid.lower[0]), float(grid.lower[1])
     msg.info.origin.position.z = float(z_m)
     msg.info.origin.orientation.w = 1.0
-    msg.data = array.array("b", np.ascontiguousarray(bev).tobytes())
+    msg.data = byte_array("b", bev)
     return msg
 
 
@@ -142,7 +142,7 @@ def dense_grid_msg(semantics: np.ndarray, grid: GridSpec, header):
     msg.encoding = "mono8"
     msg.is_bigendian = 0
     msg.step = size_x
-    msg.data = array.array("B", montage.tobytes())
+    msg.data = byte_array("B", montage)
     return msg
 
 

@@ -17,8 +17,12 @@ from runtime.timing import DropCounter, LatencyStats
 
 OK, WARN, ERROR = 0, 1, 2
 # Latency series reported: node added latency (last image receipt -> outputs published), the part
-# spent in the runtime (OccupancyRuntime.process), and the rest (node overhead).
+# spent in the runtime (OccupancyRuntime.process), and the rest (node overhead), which splits into the
+# wait before the worker takes the frame (hand-off, or the previous frame still being processed) and
+# the conversion and publication of the outputs.
 NODE_LATENCY, INFERENCE, OVERHEAD = "node_added", "runtime_process", "node_overhead"
+QUEUE_WAIT, PUBLISH = "queue_wait", "publish"
+SERIES = (NODE_LATENCY, INFERENCE, OVERHEAD, QUEUE_WAIT, PUBLISH)
 RECENT_DROP_S = 5.0  # a bad-input drop keeps the pipeline status at WARN this long
 
 
@@ -83,7 +87,7 @@ class Health:
             "received": received,
             "stale": self.stale_cameras(),
             "ages": ages,
-            "latency": {name: self.latency.percentiles(name) for name in (NODE_LATENCY, INFERENCE, OVERHEAD)},
+            "latency": {name: self.latency.percentiles(name) for name in SERIES},
             "drops": self.drops.as_dict(),
             "last_drop_messages": dict(self.drops.last_message),
             "recent_drops": recent,

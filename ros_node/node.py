@@ -19,7 +19,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
 from ros_node import conversions
-from ros_node.diagnostics import INFERENCE, NODE_LATENCY, OVERHEAD, Health, diagnostic_array
+from ros_node.diagnostics import INFERENCE, NODE_LATENCY, OVERHEAD, PUBLISH, QUEUE_WAIT, Health, diagnostic_array
 from ros_node.images import camera_image_from_compressed, camera_image_from_raw
 from ros_node.params import declare_parameters, read_config
 from ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
@@ -281,7 +281,15 @@ class OccupancyNode(LifecycleNode):
         published = time.perf_counter()
         added_ms = 1e3 * (published - group.last_receipt_s)
         runtime_ms = 1e3 * (done - start)
-        self.health.frame_done({NODE_LATENCY: added_ms, INFERENCE: runtime_ms, OVERHEAD: added_ms - runtime_ms})
+        self.health.frame_done(
+            {
+                NODE_LATENCY: added_ms,
+                INFERENCE: runtime_ms,
+                OVERHEAD: added_ms - runtime_ms,
+                QUEUE_WAIT: 1e3 * (start - group.last_receipt_s),
+                PUBLISH: 1e3 * (published - done),
+            }
+        )
 
     def publish_result(self, result) -> None:
         """Publish one OccupancyResult on the enabled outputs, stamped with its capture time."""

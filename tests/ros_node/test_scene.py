@@ -150,7 +150,13 @@ def test_bundled_model_streams_the_scene(nuscenes_dataset, nuscenes_root, ros_co
     from runtime.preprocess import read_image
 
     samples = nuscenes_dataset.samples()
-    outputs, stats, log = _play_scene(BUNDLED_MODEL, nuscenes_root, ros_context, tmp_path, expect=len(samples))
+    # Half speed: one ONNX Runtime thread (for bit-exact labels) runs this model in 0.3-1 s per frame on two
+    # shared cores, and this process also decodes every 7-9 MB cloud; at full speed a slow frame may be
+    # superseded (newest frame wins), which is correct behaviour but not what this test checks.
+    # Real-time pace is covered by the tiny-model test above and measured by benchmarks/bench_ros_node.py.
+    outputs, stats, log = _play_scene(
+        BUNDLED_MODEL, nuscenes_root, ros_context, tmp_path, play_args=["--rate", "0.5"], expect=len(samples)
+    )
     latency = stats["latency_ms"]
     print(
         "\nscene-0916 via ROS 2 (bundled model): "
