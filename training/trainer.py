@@ -72,13 +72,13 @@ class StepBatches(torch.utils.data.Sampler):
                 yield keys[first : first + self.bs]
 
 
-def compute_class_weights(dataset: OccDataset) -> np.ndarray:
-    """ENet class weights from the labelled voxels of every training sample."""
+def compute_class_weights(dataset: OccDataset, c: float = 1.02) -> np.ndarray:
+    """ENet class weights 1 / ln(c + frequency) from the labelled voxels of every training sample."""
     counts = np.zeros(dataset.config.num_classes, np.int64)
     for index in range(len(dataset)):
         labels = dataset.labels_of(index)
         counts += count_classes(labels.semantics, labels.mask(dataset.mask_kind))
-    return class_weights_from_counts(counts)
+    return class_weights_from_counts(counts, c)
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -144,7 +144,9 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
         data.root, data.labels, config.model, train_scenes, mask=data.mask, augment=data.augment,
         scale_range=data.scale_range, flip=data.flip, seed=config.seed,
     )  # fmt: skip
-    class_weights = compute_class_weights(train_set) if config.loss.class_weighting else None
+    class_weights = (
+        compute_class_weights(train_set, config.loss.class_weight_c) if config.loss.class_weighting else None
+    )
     weights_t = torch.from_numpy(class_weights).to(device) if class_weights is not None else None
 
     model = build_model(config.model)

@@ -97,3 +97,12 @@ def test_shape_mismatch_is_named():
             torch.zeros(1, 4, 4, 3, dtype=torch.long),
             torch.ones(1, 4, 4, 3, dtype=torch.bool),
         )
+
+
+def test_larger_enet_constant_damps_the_weights():
+    from training.config import load_config
+
+    counts = np.array([65.0] * 17 + [9350.0])  # free dominates, as in camera-masked Occ3D labels
+    enet, damped = class_weights_from_counts(counts), class_weights_from_counts(counts, 1.2)
+    assert enet[0] / enet[17] > 20 and 1 < damped[0] / damped[17] < 6
+    assert load_config(None, ["loss.class_weight_c=1.2"]).loss.class_weight_c == 1.2
