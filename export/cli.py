@@ -160,12 +160,10 @@ def cmd_torchscript(args) -> int:
     model, manifest, rig = _load(args)
     path = export_torchscript(model, manifest, args.out)
     _say(f"wrote {path}; checking it through the runtime's torch runner")
-    check = compare_torchscript(
-        model, path, [feed for _, feed in _feeds(args, manifest, rig)], len(manifest.class_names)
-    )
-    _emit({"torchscript": str(path), "check": check}, args.json_path)
-    if check["agreement"] < 1.0:
-        raise EasyOccError(f"TorchScript {path} disagrees with torch eager: class agreement {check['agreement']:.6f}")
+    report = compare_torchscript(model, path, _feeds(args, manifest, rig), len(manifest.class_names))
+    _say(report.summary())
+    _emit({"torchscript": str(path), "parity": report.to_dict()}, args.json_path)
+    report.raise_if_failed()
     return 0
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 from export.onnx_export import example_inputs
+from export.parity import ParityReport
 from export.wrapper import DeployWrapper, reference_outputs
 from runtime.fileio import atomic_path
 from runtime.manifest import ONNX_METADATA_KEY, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS, Manifest
@@ -33,16 +32,20 @@ def export_torchscript(model, manifest: Manifest, out) -> Path:
     return out
 
 
-def compare_torchscript(model, path, feeds: list[dict], num_classes: int) -> dict:
-    """The saved file through the runtime's torch runner against torch eager: agreement and max |diff|."""
+def compare_torchscript(model, path, feeds, num_classes: int) -> ParityReport:
+    """Every (source, feed) through the saved file in the runtime's torch runner against torch eager.
+
+    Tracing must not change a single class, so the report requires 100 % agreement.
+    """
     from runtime.backends import create_runner
 
-    agree, voxels, max_diff = 0, 0, 0.0
+    report = ParityReport(min_agreement=1.0, candidate="TorchScript (runtime torch runner, CPU)")
     with create_runner(path, "torch") as runner:
-        for feed in feeds:
-            expected_sem, expected_conf = reference_outputs(model, feed, num_classes)
-            got = runner.infer(feed)
-            agree += int(np.sum(got[OUTPUT_SEMANTICS] == expected_sem))
-            voxels += expected_sem.size
-            max_diff = max(max_diff, float(np.abs(got[OUTPUT_CONFIDENCE] - expected_conf).max()))
-    return {"frames": len(feeds), "agreement": agree / max(voxels, 1), "max_confidence_diff": max_diff}
+        for source, feed in feeds:
+            candidate = runner.infer(feed)
+            report.add(
+                source,
+                reference_outputs(model, feed, num_classes),
+                (candidate[OUTPUT_SEMANTICS], candidate[OUTPUT_CONFIDENCE]),
+            )
+    return report

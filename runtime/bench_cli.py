@@ -57,6 +57,15 @@ def percentiles(values) -> dict:
     }
 
 
+def stage_percentiles(timings) -> dict:
+    """{stage: percentiles} over an iterable of {stage: ms} dicts (one per frame)."""
+    values: dict[str, list[float]] = {}
+    for timing in timings:
+        for stage, ms in timing.items():
+            values.setdefault(stage, []).append(ms)
+    return {stage: percentiles(series) for stage, series in values.items()}
+
+
 def synthetic_frames(rig, count: int, seed: int = 0):
     """Textured JPEG frames at the rig's image size (decoding cost like real images), stamps at 10 Hz."""
     import cv2
@@ -108,14 +117,9 @@ def bench_backend(entry: dict, rig, frames_factory, frames: int, warmup: int, ar
         alone_fps = 1e3 * len(alone) / sum(alone)
 
         # Stages one frame at a time: what each stage costs per frame.
-        sequential = {}
         runtime.reset()
-        for i, frame in enumerate(frames_factory(warmup + args.sequential_frames)):
-            result = runtime.process(frame)
-            if i >= warmup:
-                for stage, ms in result.timing.items():
-                    sequential.setdefault(stage, []).append(ms)
-        sequential = {stage: percentiles(values) for stage, values in sequential.items()}
+        timings = [runtime.process(frame).timing for frame in frames_factory(warmup + args.sequential_frames)]
+        sequential = stage_percentiles(timings[warmup:])
         runtime.reset()
 
         # Pipeline over warm-up + N frames; statistics from the N after warm-up.
@@ -141,11 +145,7 @@ def bench_backend(entry: dict, rig, frames_factory, frames: int, warmup: int, ar
             )
         span = records[-1].published - records[0].published
         pipelined_fps = (len(records) - 1) / span if span > 0 else float("inf")
-        stages = {}
-        for record in records:
-            for stage, ms in record.stages_ms().items():
-                stages.setdefault(stage, []).append(ms)
-        stages = {stage: percentiles(values) for stage, values in stages.items()}
+        stages = stage_percentiles(record.stages_ms() for record in records)
         host_ms = sequential["preprocess"]["p50"] + sequential["postprocess"]["p50"]
         pipelined_host_ms = stages["preprocess"]["p50"] + stages["postprocess"]["p50"]
         early, end = rss.get("early", rss["end"]), rss["end"]
@@ -224,6 +224,16 @@ def main(argv: list[str]) -> int:
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    counts = [
+        ("--frames", args.frames, 2),
+        ("--warmup", args.warmup, 0),
+        ("--sequential-frames", args.sequential_frames, 1),
+    ]
+    if args.backend_frames is not None:
+        counts.append(("--backend-frames", args.backend_frames, 1))
+    for option, value, least in counts:
+        if value < least:
+            raise EasyOccError(f"{option} must be at least {least}, got {value}")
     if args.images:
         raise EasyOccError("bench reads --data or makes synthetic frames; --images is not supported here")
     specs = [parse_backend(spec, args.model) for spec in (args.backend or ["onnxruntime"])]

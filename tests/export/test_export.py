@@ -181,8 +181,8 @@ def test_cli_torchscript_runs_in_the_runtime_and_equals_onnx(tiny_checkpoint, tm
     script, onnx_path = tmp_path / "tiny.ts", tmp_path / "tiny.onnx"
     argv = ["--checkpoint", str(tiny_checkpoint), "--frames", "1", "--json", str(tmp_path / "ts.json")]
     assert main(["torchscript", *argv, "--out", str(script)]) == 0
-    check = json.loads((tmp_path / "ts.json").read_text())["check"]
-    assert check["agreement"] == 1.0 and check["max_confidence_diff"] < 1e-6
+    check = json.loads((tmp_path / "ts.json").read_text())["parity"]
+    assert check["passed"] and check["agreement"] == 1.0 and check["max_confidence_diff"] < 1e-6
     assert main(["onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(onnx_path), "--skip-parity"]) == 0
     with create_runner(script, "torch", threads=1) as torch_runner, create_runner(onnx_path) as ort_runner:
         assert torch_runner.manifest.to_dict() == ort_runner.manifest.to_dict()
@@ -190,3 +190,27 @@ def test_cli_torchscript_runs_in_the_runtime_and_equals_onnx(tiny_checkpoint, tm
         got, expected = torch_runner.infer(feed), ort_runner.infer(feed)
     assert np.mean(got["semantics"] == expected["semantics"]) >= 0.999
     assert np.abs(got["confidence"] - expected["confidence"]).max() < 1e-4
+
+
+def test_torchscript_that_differs_from_eager_is_refused(tiny_checkpoint, tmp_path, rig):
+    """A TorchScript file compared against other weights fails with the frame and agreement named."""
+    import copy
+
+    from export.torchscript_export import compare_torchscript, export_torchscript
+    from training.model import load_checkpoint, manifest_for
+
+    model, config = load_checkpoint(tiny_checkpoint)
+    manifest = manifest_for(config)
+    path = export_torchscript(model, manifest, tmp_path / "tiny.ts")
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    feeds = [("synthetic", feed) for feed in synthetic_feeds(manifest, rig, 1)]
+    assert compare_torchscript(model, path, feeds, 18).passed
+    report = compare_torchscript(other, path, feeds, 18)
+    assert not report.passed and report.agreement < 1.0
+    with pytest.raises(
+        EasyOccError, match=r"parity failed: synthetic frame 0 agrees on .* below the required 100.00 %"
+    ):
+        report.raise_if_failed()
