@@ -19,6 +19,8 @@ def class_weights_from_counts(counts, c: float = 1.02) -> np.ndarray:
 
     counts: [K] labelled-voxel counts per class. Returns float32 [K]; absent classes get the maximum.
     """
+    if not c > 1.0:  # ln(c + 0) must be positive, or absent classes get infinite or negative weights
+        raise EasyOccError(f"class weights: the ENet constant c must be above 1, got {c}")
     counts = np.asarray(counts, dtype=np.float64)
     if counts.ndim != 1 or counts.sum() <= 0:
         raise EasyOccError(f"class weights: need a non-empty [K] count vector, got shape {counts.shape}")

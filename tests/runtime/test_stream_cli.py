@@ -109,6 +109,20 @@ def test_bench_backend_spec_errors(capsys):
     assert "expected key=value, got 'threads'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        ("--frames", "1", "--frames must be at least 2, got 1"),
+        ("--sequential-frames", "0", "--sequential-frames must be at least 1, got 0"),
+        ("--backend-frames", "0", "--backend-frames must be at least 1, got 0"),
+        ("--warmup", "-1", "--warmup must be at least 0, got -1"),
+    ],
+)
+def test_bench_frame_counts_are_checked_before_anything_runs(option, value, message, capsys):
+    assert easyocc(["bench", "--model", "absent.onnx", option, value]) == 2
+    assert capsys.readouterr().err.strip() == f"easyocc bench: error: {message}"
+
+
 def test_demo_on_the_real_scene(nuscenes_root, tiny_model, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "demo"
     code = easyocc(

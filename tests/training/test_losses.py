@@ -106,3 +106,6 @@ def test_larger_enet_constant_damps_the_weights():
     enet, damped = class_weights_from_counts(counts), class_weights_from_counts(counts, 1.2)
     assert enet[0] / enet[17] > 20 and 1 < damped[0] / damped[17] < 6
     assert load_config(None, ["loss.class_weight_c=1.2"]).loss.class_weight_c == 1.2
+    for c in (1.0, 0.5):
+        with pytest.raises(EasyOccError, match=rf"the ENet constant c must be above 1, got {c}"):
+            class_weights_from_counts(counts, c)
