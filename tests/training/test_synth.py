@@ -119,6 +119,25 @@ def test_render_frame_api():
     assert np.allclose(pose[:3, :3] @ pose[:3, :3].T, np.eye(3))
 
 
+def test_key_frame_does_not_depend_on_threads():
+    """Cameras, lidar and voxelization run on a thread pool; one thread must give the same arrays."""
+    config = SynthConfig(image_size=(96, 48), subsamples=1)
+    frames = [SyntheticWorld(config, scene=1, threads=threads).key_frame(2) for threads in (1, 3)]
+    one, pooled = frames
+    for name, render_ in one.frame.cameras.items():
+        for field in ("rgb", "depth_m", "semantic", "instance"):
+            assert np.array_equal(getattr(render_, field), getattr(pooled.frame.cameras[name], field)), (name, field)
+    assert np.array_equal(one.lidar.points, pooled.lidar.points)
+    for field in ("semantics", "mask_camera", "mask_lidar"):
+        assert np.array_equal(getattr(one.labels, field), getattr(pooled.labels, field)), field
+    assert one.labels.semantics.size and (one.labels.semantics != FREE).any()
+
+
+def test_threads_must_be_positive():
+    with pytest.raises(EasyOccError, match="threads must be a positive integer, got 0"):
+        SyntheticWorld(SynthConfig(image_size=(96, 48)), threads=0)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -126,6 +145,7 @@ def test_render_frame_api():
         (["--size", "8x8"], "each side must be 32..4096"),
         (["--scenes", "0"], "--scenes must be positive"),
         (["--frames", "-2"], "--frames must be positive"),
+        (["--threads", "0"], "--threads must be positive"),
     ],
 )
 def test_bad_arguments(tmp_path, argv, message):

@@ -17,14 +17,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     parser.add_argument("--camera-hz", type=float, default=0.0, help="12 adds non-key-frame camera images at 12 Hz")
     parser.add_argument("--no-aux", action="store_true", help="skip per-image depth/semantic/instance ground truth")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="rendering threads (default: one per core; files do not depend on it)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("scenes", "frames"):
-        if getattr(args, name) <= 0:
+    for name in ("scenes", "frames", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise EasyOccError(f"--{name} must be positive, got {getattr(args, name)}")
     config = SynthConfig(
         scenes=args.scenes, frames=args.frames, image_size=parse_size(args.size), seed=args.seed,
@@ -32,6 +35,6 @@ def main(argv: list[str]) -> int:
     )  # fmt: skip
     from training.synth.writer import generate_dataset
 
-    out = generate_dataset(args.out, config, progress=not args.quiet)
+    out = generate_dataset(args.out, config, progress=not args.quiet, threads=args.threads)
     print(f"wrote {config.scenes} scene(s) x {config.frames} key frame(s) to {out}")
     return 0

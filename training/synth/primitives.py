@@ -151,7 +151,9 @@ def _ellipsoid(o, dx, dy, dz, h):
 
 
 def normals_local(kind: int, p: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Outward (unnormalised) normals [N, 3] at surface points p [N, 3] of one solid (local frame)."""
+    """Outward (unnormalised) normals [N, 3] at surface points p [N, 3] (local frame) of solids of one
+    kind with half extents h: [3] for one solid, or [N, 3] per point."""
+    hx, hy, hz = h[..., 0], h[..., 1], h[..., 2]
     if kind == BOX:
         ratio = np.abs(p) / h
         axis = ratio.argmax(axis=1)
@@ -159,14 +161,14 @@ def normals_local(kind: int, p: np.ndarray, h: np.ndarray) -> np.ndarray:
         n[np.arange(len(p)), axis] = np.sign(p[np.arange(len(p)), axis])
         return n
     if kind == CYLINDER:
-        cap = np.abs(p[:, 2]) >= h[2] * (1 - 1e-4)
-        n = np.stack([p[:, 0] / h[0] ** 2, p[:, 1] / h[1] ** 2, np.zeros(len(p))], axis=1)
+        cap = np.abs(p[:, 2]) >= hz * (1 - 1e-4)
+        n = np.stack([p[:, 0] / hx**2, p[:, 1] / hy**2, np.zeros(len(p))], axis=1)
         n[cap] = np.stack([np.zeros(cap.sum()), np.zeros(cap.sum()), np.sign(p[cap, 2])], axis=1)
         return n
     if kind == CONE:
-        k2 = 1.0 / (2 * h[2]) ** 2
-        n = np.stack([p[:, 0] / h[0] ** 2, p[:, 1] / h[1] ** 2, k2 * (h[2] - p[:, 2])], axis=1)
-        base = p[:, 2] <= -h[2] * (1 - 1e-4)
+        k2 = 1.0 / (2 * hz) ** 2
+        n = np.stack([p[:, 0] / hx**2, p[:, 1] / hy**2, k2 * (hz - p[:, 2])], axis=1)
+        base = p[:, 2] <= -hz * (1 - 1e-4)
         n[base] = (0.0, 0.0, -1.0)
         return n
     return p / h**2

@@ -83,25 +83,13 @@ def _rotate(d, rotation):
 
 
 def _to_local(points, centre, rotation):
-    """Points [N, 3] -> local [N, 3] with per-point centre [N, 3] and rotation [N, 3, 3] (no einsum: faster)."""
-    rel = points - centre
-    return np.stack(
-        [
-            rel[:, 0] * rotation[:, 0, k] + rel[:, 1] * rotation[:, 1, k] + rel[:, 2] * rotation[:, 2, k]
-            for k in range(3)
-        ],
-        axis=1,
-    )
+    """Points [N, 3] -> local [N, 3] with per-point centre [N, 3] and rotation [N, 3, 3]: (p - c) @ R."""
+    return np.einsum("nj,njk->nk", points - centre, rotation)
 
 
 def _to_world(vectors, rotation):
-    return np.stack(
-        [
-            (rotation[:, k, 0] * vectors[:, 0] + rotation[:, k, 1] * vectors[:, 1] + rotation[:, k, 2] * vectors[:, 2])
-            for k in range(3)
-        ],
-        axis=1,
-    )
+    """Local vectors [N, 3] -> world [N, 3] with per-point rotation [N, 3, 3]: R @ v."""
+    return np.einsum("nkj,nj->nk", rotation, vectors)
 
 
 def surface(hits: Hits, origin, dirs, prims: prim.Primitives, scene: Scene, want_appearance: bool):
@@ -147,11 +135,10 @@ def surface(hits: Hits, origin, dirs, prims: prim.Primitives, scene: Scene, want
     rot = prims.rotation[oid]
     p_local[oi] = _to_local(p_world[oi], prims.centre[oid], rot)
     half[oi] = prims.half[oid]
-    for kind in range(4):
-        k = np.nonzero(prims.kind[oid] == kind)[0]
-        for solid in np.unique(oid[k]):  # normals need the solid's own half extents
-            m = k[oid[k] == solid]
-            n_local[oi[m]] = prim.normals_local(kind, p_local[oi[m]], prims.half[solid])
+    kinds = prims.kind[oid]
+    for kind in np.unique(kinds):
+        m = oi[kinds == kind]
+        n_local[m] = prim.normals_local(int(kind), p_local[m], half[m])
     n_world[oi] = _to_world(n_local[oi], rot)
     albedo[oi] = prims.albedo[oid]
     texture[oi] = prims.texture[oid]

@@ -89,6 +89,12 @@ def sky(directions: np.ndarray, look: Look) -> np.ndarray:
     return colour + glow[:, None] * look.sun_colour * 0.6
 
 
+# Textures that read the local hit point and normal, and those that read the base noise n1 (the
+# others, the ground among them, skip gathering what they do not use).
+_USES_LOCAL = frozenset({"glass", "panel", "bus", "stripes", "cone", "wood", "facade", "fence"})
+_USES_NOISE = frozenset({"asphalt", "sidewalk", "paint", "metal", "skin", "glass", "facade"})
+
+
 def albedo_of(texture, albedo, p_world, p_local, n_local, road_sl, half, look: Look, markings) -> np.ndarray:
     """Surface colour [N, 3] from texture ids [N], base albedo [N, 3], hit points and normals [N, 3].
 
@@ -99,8 +105,11 @@ def albedo_of(texture, albedo, p_world, p_local, n_local, road_sl, half, look: L
     for tex in np.unique(texture):
         sel = np.nonzero(texture == tex)[0]
         name = TEXTURE_NAMES[int(tex)]
-        pw, pl, nl = p_world[sel], p_local[sel], n_local[sel]
-        n1 = _fbm(pw)[:, None]
+        pw = p_world[sel]
+        if name in _USES_LOCAL:
+            pl, nl = p_local[sel], n_local[sel]
+        if name in _USES_NOISE:
+            n1 = _fbm(pw)[:, None]
         if name == "asphalt":
             c = look.asphalt * (0.8 + 0.4 * n1) * (0.9 + 0.2 * cell_noise(pw, 0.03)[:, None])
             paint = markings(road_sl[sel, 0], road_sl[sel, 1])[:, None]

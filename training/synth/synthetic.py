@@ -3,11 +3,16 @@ Occ3D ground truth) on demand, for the dataset writer and for live streaming sou
 
 from __future__ import annotations
 
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from calibration import CameraRig, default_rig, invert_transform, transform_from_nuscenes
+from runtime.errors import EasyOccError
 from runtime.labels import OccLabels
 from training.synth import render, voxelize
 from training.synth.config import KEY_FRAME_HZ, SynthConfig
@@ -59,9 +64,15 @@ class SyntheticWorld:
 
     render_frame(index) renders capture `index` at the camera rate (config.camera_hz, or 2 Hz);
     key_frame(k) renders key frame k (time k / 2 s) with lidar and ground truth.
+    threads: worker threads for the cameras, lidar and voxelization (default: one per core, at most 8;
+    1 renders in the calling thread); the output does not depend on it.
     """
 
-    def __init__(self, config: SynthConfig, scene: int = 0, rig: CameraRig | None = None):
+    def __init__(self, config: SynthConfig, scene: int = 0, rig: CameraRig | None = None, threads: int | None = None):
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise EasyOccError(f"synth: threads must be a positive integer, got {threads!r}")
+        self.threads = threads or min(os.cpu_count() or 1, 8)
+        self._pool: ThreadPoolExecutor | None = None
         self.config = config
         self.scene_index = int(scene)
         self.rig = rig or default_rig().resized(*config.image_size)
@@ -110,20 +121,40 @@ class SyntheticWorld:
             self._shadow_cache[key] = render.ShadowMap(self._primitives(time_s), self.scene.look.sun_dir, centre)
         return self._shadow_cache[key]
 
-    def render_frame(self, index: int, rgb: bool = True) -> Frame:
-        """Capture `index` (0, 1, ... at camera_rate_hz) of all cameras."""
-        per_key = self.config.camera_frames_per_key
-        times, stamps, poses, renders = {}, {}, {}, {}
+    def _run(self, jobs: dict) -> dict:
+        """Run the zero-argument callables `jobs` (name -> callable) on the world's threads; name -> result.
+
+        numpy releases the GIL in the array work that dominates rendering, so cameras, the lidar and the
+        voxelization share the cores. Every job draws from its own seeded generator: results do not
+        depend on the thread count or the order the jobs finish in.
+        """
+        if self.threads <= 1 or len(jobs) <= 1:
+            return {name: job() for name, job in jobs.items()}
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="synth")
+        futures = {name: self._pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+    def _camera_jobs(self, index: int, rgb: bool):
+        """(times, stamps, poses, jobs) of capture `index`: one render job per camera channel."""
+        times, stamps, poses, jobs = {}, {}, {}, {}
+        shadows = self._shadows(index / self.camera_rate_hz) if rgb else None
         for cam_index, camera in enumerate(self.rig):
             t = self.camera_time(index, camera.name)
             pose = self.ego_pose(t)
             rng = np.random.default_rng([self.config.seed, self.scene_index, index, cam_index])
-            renders[camera.name] = render.render_camera(
-                camera, self._rays[camera.name], pose @ camera.ego_T_cam, self._primitives(t), self.scene,
-                self.config.max_render_distance_m, rng, rgb=rgb, shadows=self._shadows(index / self.camera_rate_hz) if rgb else None,
+            jobs[camera.name] = partial(
+                render.render_camera, camera, self._rays[camera.name], pose @ camera.ego_T_cam, self._primitives(t),
+                self.scene, self.config.max_render_distance_m, rng, rgb=rgb, shadows=shadows,
             )  # fmt: skip
             times[camera.name], stamps[camera.name], poses[camera.name] = t, self.timestamp_us(t), pose
-        return Frame(index, index % per_key == 0, times, stamps, poses, renders)
+        return times, stamps, poses, jobs
+
+    def render_frame(self, index: int, rgb: bool = True) -> Frame:
+        """Capture `index` (0, 1, ... at camera_rate_hz) of all cameras."""
+        times, stamps, poses, jobs = self._camera_jobs(index, rgb)
+        renders = self._run(jobs)
+        return Frame(index, index % self.config.camera_frames_per_key == 0, times, stamps, poses, renders)
 
     def render_lidar(self, time_s: float) -> LidarSweep:
         world_T_lidar = self.ego_pose(time_s) @ self.ego_T_lidar
@@ -133,50 +164,80 @@ class SyntheticWorld:
         )  # fmt: skip
 
     def key_frame(self, k: int, labels: bool = True, timings: dict | None = None) -> KeyFrame:
-        """Key frame k: cameras, lidar, boxes and (if `labels`) Occ3D ground truth in the ego frame at time k / 2 s."""
-        import time
+        """Key frame k: cameras, lidar, boxes and (if `labels`) Occ3D ground truth in the ego frame at time k / 2 s.
 
-        clock = time.perf_counter
-        timings = {} if timings is None else timings
-        t0 = clock()
-        frame = self.render_frame(k * self.config.camera_frames_per_key)
-        t1 = clock()
+        `timings` receives each stage's seconds (cameras: the slowest camera). With more than one
+        thread the stages overlap, so they add up to more than the key frame's wall time.
+        """
+        index = k * self.config.camera_frames_per_key
         time_s = k / KEY_FRAME_HZ
-        global_T_ego = self.ego_pose(time_s)
-        lidar = self.render_lidar(time_s)
-        t2 = clock()
+        self._primitives(time_s)  # fill the cache here: the jobs only read it
+        times, stamps, poses, jobs = self._camera_jobs(index, rgb=True)
+        jobs = {("camera", name): _timed(job) for name, job in jobs.items()}
+        jobs["lidar"] = _timed(partial(self.render_lidar, time_s))
+        if labels:
+            jobs["semantics"] = _timed(partial(self._semantics, time_s))
+        done = self._run(jobs)
+        renders = {name: done["camera", name][0] for name in times}
+        frame = Frame(index, True, times, stamps, poses, renders)
+        lidar = done["lidar"][0]
+        stage_s = {"cameras": max(done["camera", name][1] for name in times), "lidar": done["lidar"][1]}
         occ = None
         if labels:
-            occ = self.ground_truth(time_s, frame, lidar, timings)
-        timings.update(cameras=t1 - t0, lidar=t2 - t1)
+            semantics, stage_s["semantics"] = done["semantics"]
+            masks = self._run({
+                "mask_camera": _timed(partial(self._mask_camera, time_s, frame)),
+                "mask_lidar": _timed(partial(self._mask_lidar, lidar)),
+            })  # fmt: skip
+            stage_s.update({name: seconds for name, (_, seconds) in masks.items()})
+            occ = OccLabels(semantics, masks["mask_lidar"][0], masks["mask_camera"][0])
+        if timings is not None:
+            timings.update(stage_s)
         boxes = self.scene.annotations_at(time_s)
-        return KeyFrame(frame, self.timestamp_us(time_s), global_T_ego, lidar, occ, boxes)
+        return KeyFrame(frame, self.timestamp_us(time_s), self.ego_pose(time_s), lidar, occ, boxes)
 
     def ground_truth(self, time_s: float, frame: Frame, lidar: LidarSweep, timings: dict | None = None) -> OccLabels:
         """Occ3D labels in the ego frame at time_s: semantics and the camera and lidar visibility masks."""
-        import time
+        self._primitives(time_s)  # fill the cache here: the jobs only read it
+        jobs = {
+            "semantics": partial(self._semantics, time_s),
+            "mask_camera": partial(self._mask_camera, time_s, frame),
+            "mask_lidar": partial(self._mask_lidar, lidar),
+        }
+        done = self._run({name: _timed(job) for name, job in jobs.items()})
+        if timings is not None:
+            timings.update({name: seconds for name, (_, seconds) in done.items()})
+        return OccLabels(done["semantics"][0], done["mask_lidar"][0], done["mask_camera"][0])
 
-        clock = time.perf_counter
-        grid = self.config.grid
+    def _semantics(self, time_s: float) -> np.ndarray:
+        """The voxelized semantics grid in the ego frame at time_s."""
         global_T_ego = self.ego_pose(time_s)
-        ego_T_global = invert_transform(global_T_ego)
-        t0 = clock()
-        prims_ego = self._primitives(time_s).transformed(ego_T_global)
+        prims_ego = self._primitives(time_s).transformed(invert_transform(global_T_ego))
 
         def ground_class(xy_ego):
             xy = np.einsum("nj,kj->nk", xy_ego, global_T_ego[:2, :2]) + global_T_ego[:2, 3]
             return self.scene.ground_class(xy)[0]
 
-        sem = voxelize.semantics(prims_ego, ground_class, grid, self.config.subsamples)
-        t1 = clock()
+        return voxelize.semantics(prims_ego, ground_class, self.config.grid, self.config.subsamples)
+
+    def _mask_camera(self, time_s: float, frame: Frame) -> np.ndarray:
+        ego_T_global = invert_transform(self.ego_pose(time_s))
         views = []
         for camera in self.rig:
             ego0_T_cam = ego_T_global @ frame.global_T_ego[camera.name] @ camera.ego_T_cam
             views.append((camera, ego0_T_cam, frame.cameras[camera.name].depth_m))
-        mask_camera = voxelize.camera_visibility(grid, views)
-        t2 = clock()
-        mask_lidar = voxelize.lidar_visibility(grid, self.ego_T_lidar, self._lidar_dirs, lidar.ray_range_m)
-        t3 = clock()
-        if timings is not None:
-            timings.update(semantics=t1 - t0, mask_camera=t2 - t1, mask_lidar=t3 - t2)
-        return OccLabels(sem, mask_lidar, mask_camera)
+        return voxelize.camera_visibility(self.config.grid, views)
+
+    def _mask_lidar(self, lidar: LidarSweep) -> np.ndarray:
+        return voxelize.lidar_visibility(self.config.grid, self.ego_T_lidar, self._lidar_dirs, lidar.ray_range_m)
+
+
+def _timed(job):
+    """job -> a callable returning (job's result, its seconds)."""
+
+    def run():
+        start = time.perf_counter()
+        result = job()
+        return result, time.perf_counter() - start
+
+    return run

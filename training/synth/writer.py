@@ -94,8 +94,12 @@ def check_output_dir(out_dir) -> Path:
     return out
 
 
-def generate_dataset(out_dir, config: SynthConfig | None = None, progress: bool = True) -> Path:
+def generate_dataset(
+    out_dir, config: SynthConfig | None = None, progress: bool = True, threads: int | None = None
+) -> Path:
     """Write `config.scenes` scenes into out_dir (resuming finished scenes); returns the dataset root.
+
+    threads: rendering threads per key frame (default one per core); the files do not depend on it.
 
     Raises EasyOccError for an unwritable folder or one holding a dataset made with other settings.
     """
@@ -121,7 +125,7 @@ def generate_dataset(out_dir, config: SynthConfig | None = None, progress: bool 
     for index in range(config.scenes):
         done = out / DONE_DIR / f"{scene_name(index)}.json"
         if not done.is_file():
-            rows = write_scene(out, config, index, bar)
+            rows = write_scene(out, config, index, bar, threads)
             write_json_atomic(done, rows)
         elif bar is not None:
             bar.update(config.frames)
@@ -140,9 +144,9 @@ def generate_dataset(out_dir, config: SynthConfig | None = None, progress: bool 
     return out
 
 
-def write_scene(out: Path, config: SynthConfig, index: int, bar=None) -> dict:
+def write_scene(out: Path, config: SynthConfig, index: int, bar=None, threads: int | None = None) -> dict:
     """Render and write one scene; return its table rows."""
-    world = SyntheticWorld(config, index)
+    world = SyntheticWorld(config, index, threads=threads)
     name = scene_name(index)
     seed = config.seed
     rows = {table: [] for table in TABLES}
