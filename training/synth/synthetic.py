@@ -166,48 +166,45 @@ class SyntheticWorld:
     def key_frame(self, k: int, labels: bool = True, timings: dict | None = None) -> KeyFrame:
         """Key frame k: cameras, lidar, boxes and (if `labels`) Occ3D ground truth in the ego frame at time k / 2 s.
 
-        `timings` receives each stage's seconds (cameras: the slowest camera). With more than one
-        thread the stages overlap, so they add up to more than the key frame's wall time.
+        One job per camera (its image, then the voxels its rays cross), one for the lidar (its sweep,
+        then mask_lidar) and one for the semantics grid, all on the world's threads. `timings`
+        receives each stage's seconds summed over its jobs (cameras, lidar, semantics, mask_camera,
+        mask_lidar); with more than one thread they overlap and add up to more than the wall time.
         """
         index = k * self.config.camera_frames_per_key
         time_s = k / KEY_FRAME_HZ
         self._primitives(time_s)  # fill the cache here: the jobs only read it
-        times, stamps, poses, jobs = self._camera_jobs(index, rgb=True)
-        jobs = {("camera", name): _timed(job) for name, job in jobs.items()}
-        jobs["lidar"] = _timed(partial(self.render_lidar, time_s))
-        if labels:
-            jobs["semantics"] = _timed(partial(self._semantics, time_s))
+        ego_T_global = invert_transform(self.ego_pose(time_s))
+        grid = self.config.grid
+        times, stamps, poses, render_jobs = self._camera_jobs(index, rgb=True)
+        jobs = {}
+        if labels:  # the longest job first: the others fill the remaining threads around it
+            jobs["semantics"] = partial(_then, partial(self._semantics, time_s), None, None)
+        for camera in self.rig:
+            ego0_T_cam = ego_T_global @ poses[camera.name] @ camera.ego_T_cam
+            view = partial(voxelize.view_visibility, grid, camera, ego0_T_cam) if labels else None
+            jobs["camera", camera.name] = partial(_then, render_jobs[camera.name], view, lambda r: r.depth_m)
+        mask_lidar = partial(voxelize.lidar_visibility, grid, self.ego_T_lidar, self._lidar_dirs) if labels else None
+        jobs["lidar"] = partial(_then, partial(self.render_lidar, time_s), mask_lidar, lambda r: r.ray_range_m)
         done = self._run(jobs)
-        renders = {name: done["camera", name][0] for name in times}
-        frame = Frame(index, True, times, stamps, poses, renders)
+        frame = Frame(index, True, times, stamps, poses, {name: done["camera", name][0] for name in times})
         lidar = done["lidar"][0]
-        stage_s = {"cameras": max(done["camera", name][1] for name in times), "lidar": done["lidar"][1]}
+        stage_s = {"cameras": sum(done["camera", name][2] for name in times), "lidar": done["lidar"][2]}
         occ = None
         if labels:
-            semantics, stage_s["semantics"] = done["semantics"]
-            masks = self._run({
-                "mask_camera": _timed(partial(self._mask_camera, time_s, frame)),
-                "mask_lidar": _timed(partial(self._mask_lidar, lidar)),
-            })  # fmt: skip
-            stage_s.update({name: seconds for name, (_, seconds) in masks.items()})
-            occ = OccLabels(semantics, masks["mask_lidar"][0], masks["mask_camera"][0])
+            visible = np.zeros(grid.num_voxels, bool)
+            for name in times:
+                visible |= done["camera", name][1]
+            occ = OccLabels(done["semantics"][0], done["lidar"][1], visible.reshape(grid.shape).astype(np.uint8))
+            stage_s.update(
+                semantics=done["semantics"][2],
+                mask_camera=sum(done["camera", name][3] for name in times),
+                mask_lidar=done["lidar"][3],
+            )
         if timings is not None:
             timings.update(stage_s)
         boxes = self.scene.annotations_at(time_s)
         return KeyFrame(frame, self.timestamp_us(time_s), self.ego_pose(time_s), lidar, occ, boxes)
-
-    def ground_truth(self, time_s: float, frame: Frame, lidar: LidarSweep, timings: dict | None = None) -> OccLabels:
-        """Occ3D labels in the ego frame at time_s: semantics and the camera and lidar visibility masks."""
-        self._primitives(time_s)  # fill the cache here: the jobs only read it
-        jobs = {
-            "semantics": partial(self._semantics, time_s),
-            "mask_camera": partial(self._mask_camera, time_s, frame),
-            "mask_lidar": partial(self._mask_lidar, lidar),
-        }
-        done = self._run({name: _timed(job) for name, job in jobs.items()})
-        if timings is not None:
-            timings.update({name: seconds for name, (_, seconds) in done.items()})
-        return OccLabels(done["semantics"][0], done["mask_lidar"][0], done["mask_camera"][0])
 
     def _semantics(self, time_s: float) -> np.ndarray:
         """The voxelized semantics grid in the ego frame at time_s."""
@@ -220,24 +217,12 @@ class SyntheticWorld:
 
         return voxelize.semantics(prims_ego, ground_class, self.config.grid, self.config.subsamples)
 
-    def _mask_camera(self, time_s: float, frame: Frame) -> np.ndarray:
-        ego_T_global = invert_transform(self.ego_pose(time_s))
-        views = []
-        for camera in self.rig:
-            ego0_T_cam = ego_T_global @ frame.global_T_ego[camera.name] @ camera.ego_T_cam
-            views.append((camera, ego0_T_cam, frame.cameras[camera.name].depth_m))
-        return voxelize.camera_visibility(self.config.grid, views)
 
-    def _mask_lidar(self, lidar: LidarSweep) -> np.ndarray:
-        return voxelize.lidar_visibility(self.config.grid, self.ego_T_lidar, self._lidar_dirs, lidar.ray_range_m)
-
-
-def _timed(job):
-    """job -> a callable returning (job's result, its seconds)."""
-
-    def run():
-        start = time.perf_counter()
-        result = job()
-        return result, time.perf_counter() - start
-
-    return run
+def _then(job, follow, argument):
+    """Run job(), then follow(argument(result)) when follow is given: (result, follow's result or None,
+    job seconds, follow seconds)."""
+    start = time.perf_counter()
+    result = job()
+    middle = time.perf_counter()
+    second = follow(argument(result)) if follow is not None else None
+    return result, second, middle - start, time.perf_counter() - middle

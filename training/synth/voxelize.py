@@ -100,30 +100,38 @@ def camera_visibility(grid: GridSpec, views) -> np.ndarray:
     """uint8 [X, Y, Z] mask_camera: voxels crossed or hit by a camera ray before its first hit.
 
     views: iterable of (camera: Camera, ego0_T_cam [4, 4] camera pose in the key frame's ego frame,
-    depth_m [H, W] z-depth, 0 = sky). A voxel counts as crossed when its centre projects into an image
-    in front of the surface seen at that pixel, and as hit when a pixel's surface point lies in it.
+    depth_m [H, W] z-depth, 0 = sky); the union of view_visibility over the views.
     """
+    visible = np.zeros(grid.num_voxels, bool)
+    for camera, ego0_T_cam, depth in views:
+        visible |= view_visibility(grid, camera, ego0_T_cam, depth)
+    return visible.reshape(grid.shape).astype(np.uint8)
+
+
+def view_visibility(grid: GridSpec, camera, ego0_T_cam, depth) -> np.ndarray:
+    """bool [X*Y*Z] (C order): voxels one camera's rays cross or hit. A voxel counts as crossed when its
+    centre projects into the image in front of the surface seen at that pixel (or into sky), and as
+    hit when a pixel's surface point lies in it."""
     centres = _centres32(grid)
     visible = np.zeros(len(centres), bool)
-    for camera, ego0_T_cam, depth in views:
-        cam_T_ego0 = invert_transform(ego0_T_cam)
-        pts = prim.rotate(centres, cam_T_ego0[:3, :3]) + cam_T_ego0[:3, 3].astype(np.float32)
-        z = pts[:, 2]
-        front = z > 0.1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv_z = np.where(front, 1.0 / z, 0).astype(np.float32)
-        K = camera.K
-        u = np.rint(K[0, 0] * pts[:, 0] * inv_z + K[0, 1] * pts[:, 1] * inv_z + K[0, 2]).astype(np.int32)
-        v = np.rint(K[1, 1] * pts[:, 1] * inv_z + K[1, 2]).astype(np.int32)
-        inside = front & (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
-        idx = np.nonzero(inside)[0]
-        surface = depth[v[idx], u[idx]]
-        visible[idx[(surface == 0) | (z[idx] < surface)]] = True
-        vv, uu = np.nonzero(depth > 0)
-        points = _unproject(camera, uu, vv, depth[vv, uu].astype(np.float64))
-        points = (prim.rotate(points, ego0_T_cam[:3, :3]) + ego0_T_cam[:3, 3]).astype(np.float32)
-        visible[flat_voxel_index(points, grid)] = True
-    return visible.reshape(grid.shape).astype(np.uint8)
+    cam_T_ego0 = invert_transform(ego0_T_cam)
+    pts = prim.rotate(centres, cam_T_ego0[:3, :3]) + cam_T_ego0[:3, 3].astype(np.float32)
+    z = pts[:, 2]
+    front = z > 0.1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_z = np.where(front, 1.0 / z, 0).astype(np.float32)
+    K = camera.K
+    u = np.rint(K[0, 0] * pts[:, 0] * inv_z + K[0, 1] * pts[:, 1] * inv_z + K[0, 2]).astype(np.int32)
+    v = np.rint(K[1, 1] * pts[:, 1] * inv_z + K[1, 2]).astype(np.int32)
+    inside = front & (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
+    idx = np.nonzero(inside)[0]
+    surface = depth[v[idx], u[idx]]
+    visible[idx[(surface == 0) | (z[idx] < surface)]] = True
+    vv, uu = np.nonzero(depth > 0)
+    points = _unproject(camera, uu, vv, depth[vv, uu].astype(np.float64))
+    points = (prim.rotate(points, ego0_T_cam[:3, :3]) + ego0_T_cam[:3, 3]).astype(np.float32)
+    visible[flat_voxel_index(points, grid)] = True
+    return visible
 
 
 def _unproject(camera: Camera, u, v, depth):
