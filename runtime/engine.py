@@ -20,7 +20,14 @@ from runtime.errors import EasyOccError
 from runtime.frames import BACKEND_ERROR, CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError, FrameSet
 from runtime.grid import GridSpec
 from runtime.manifest import INPUT_IMAGES, INPUT_VT_WEIGHTS, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
-from runtime.postprocess import DEFAULT_Z_BAND_M, OccupiedVoxels, bev_occupancy, observed_mask, occupied_voxels
+from runtime.postprocess import (
+    DEFAULT_Z_BAND_M,
+    OccupiedVoxels,
+    band_observed,
+    bev_occupancy,
+    observed_mask,
+    occupied_voxels,
+)
 from runtime.preprocess import decode_image, reduced_size, reduction_factor, resize_to_network
 from runtime.timing import DropCounter, FrameTiming, LatencyStats, now_s
 from runtime.view_feed import view_transform_feed
@@ -91,26 +98,31 @@ class CameraPreprocessor:
         name = self.rig[index].name
         if image.data is not None:
             try:
-                rgb = decode_image(image.data, what=f"camera {name}", reduce=self.reductions[index])
+                pixels = decode_image(image.data, what=f"camera {name}", reduce=self.reductions[index], bgr=True)
             except EasyOccError as exc:
                 raise FrameError(CORRUPT_IMAGE, str(exc)) from None
         else:
-            rgb = image.image
-            if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
+            pixels = image.image
+            if not (
+                isinstance(pixels, np.ndarray)
+                and pixels.dtype == np.uint8
+                and pixels.ndim == 3
+                and pixels.shape[2] == 3
+            ):
                 raise FrameError(
                     CORRUPT_IMAGE,
                     f"camera {name}: image must be uint8 [H, W, 3], got "
-                    f"{getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}",
+                    f"{getattr(pixels, 'dtype', type(pixels).__name__)} {getattr(pixels, 'shape', '')}",
                 )
         width, height = self.sizes[index]
         factor = self.reductions[index] if image.data is not None else 1
         expected = reduced_size((width, height), factor)
-        if (rgb.shape[1], rgb.shape[0]) != expected:
+        if (pixels.shape[1], pixels.shape[0]) != expected:
             raise FrameError(
                 IMAGE_SIZE,
-                f"camera {name}: image is {_full_size(rgb, factor)}, its calibration is for {width}x{height}",
+                f"camera {name}: image is {_full_size(pixels, factor)}, its calibration is for {width}x{height}",
             )
-        resize_to_network(rgb, self.input_size, out=out[index])
+        resize_to_network(pixels, self.input_size, out=out[index], bgr=image.data is not None)
 
     def run(self, present: dict[int, CameraImage], missing, out: np.ndarray) -> None:
         """Fill `out` [N_cam, H, W, 3]: present cameras preprocessed, missing ones black."""
@@ -204,7 +216,8 @@ class OccupancyRuntime:
             observed = observed_mask(
                 feed[INPUT_VT_WEIGHTS], self.grid, int(spec.get("stride_xy", 1)), int(spec.get("stride_z", 1))
             )
-            self._tables[missing] = {"feed": feed, "observed": observed}
+            known = band_observed(observed, self.grid, self.z_band_m)
+            self._tables[missing] = {"feed": feed, "observed": observed, "bev_known": known}
         return self._tables[missing]
 
     def observed(self, missing: tuple[int, ...] = ()) -> np.ndarray:
@@ -257,7 +270,8 @@ class OccupancyRuntime:
         """Postprocess: occupied voxels and the BEV grid; timing recorded in `stats`."""
         semantics, confidence = outputs[OUTPUT_SEMANTICS], outputs[OUTPUT_CONFIDENCE]
         voxels = occupied_voxels(semantics, confidence, self.grid)
-        bev = bev_occupancy(semantics, self.grid, self.z_band_m, observed=self.observed(prepared.missing))
+        known = self._tables_for(prepared.missing)["bev_known"]
+        bev = bev_occupancy(semantics, self.grid, self.z_band_m, observed_columns=known)
         timing = prepared.timing
         timing.postprocess_done = now_s()
         names = tuple(self.manifest.camera_names[i] for i in prepared.missing)

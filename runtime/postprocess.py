@@ -60,10 +60,10 @@ def occupied_voxels(semantics: np.ndarray, confidence: np.ndarray, grid: GridSpe
     _check(semantics, grid)
     _check(confidence, grid, "confidence")
     flat = np.flatnonzero(semantics.reshape(-1) != FREE)  # C order
-    return OccupiedVoxels(
-        _centre_table(grid)[flat],
-        semantics.reshape(-1)[flat],
-        confidence.reshape(-1)[flat].astype(np.float32, copy=False),
+    return OccupiedVoxels(  # np.take: 3x faster than table[flat] for [N, 3] rows, and faster for 1-D ones
+        np.take(_centre_table(grid), flat, axis=0),
+        np.take(semantics.reshape(-1), flat),
+        np.take(confidence.reshape(-1), flat).astype(np.float32, copy=False),
     )
 
 
@@ -85,30 +85,44 @@ def bev_occupancy(
     confidence: np.ndarray | None = None,
     min_confidence: float = 0.0,
     ground_classes=GROUND_CLASSES,
+    observed_columns: np.ndarray | None = None,
 ) -> np.ndarray:
     """OccupancyGrid cells int8 [Y, X] (row = y index, column = x index) from a height band.
 
     A column is 100 (occupied) when a voxel of the band holds an obstacle (not free, not a ground
     class) with confidence >= min_confidence; else 0 (free) when some voxel of the band is observed
-    (`observed` bool [X, Y, Z], e.g. seen by a camera; all observed when None); else -1 (unknown).
+    (`observed` bool [X, Y, Z], e.g. seen by a camera; or `observed_columns` bool [X, Y], that mask
+    reduced once by `band_observed` for a stream; all observed when both are None); else -1 (unknown).
     """
     _check(semantics, grid)
     band = z_band_slice(grid, z_band_m)
-    sem = semantics[:, :, band]
     is_obstacle = np.ones(256, dtype=bool)  # class id -> obstacle; a table lookup beats np.isin by ~2x
     is_obstacle[[FREE, *ground_classes]] = False
-    obstacle = is_obstacle[sem]
-    if confidence is not None and min_confidence > 0:
+    thresholded = confidence is not None and min_confidence > 0
+    if thresholded:
         _check(confidence, grid, "confidence")
-        obstacle &= confidence[:, :, band] >= min_confidence
-    occupied = obstacle.any(axis=2)
-    if observed is None:
-        known = np.ones(occupied.shape, dtype=bool)
+    occupied = np.zeros(grid.shape[:2], dtype=bool)
+    for k in range(band.start, band.stop):  # layer by layer: 2-D lookups beat one 3-D lookup + any() ~4x
+        layer = np.take(is_obstacle, semantics[:, :, k])
+        if thresholded:
+            layer &= confidence[:, :, k] >= min_confidence
+        occupied |= layer
+    if observed_columns is not None:
+        if observed_columns.shape != grid.shape[:2]:
+            raise EasyOccError(f"observed columns have shape {observed_columns.shape}, grid expects {grid.shape[:2]}")
+        known = observed_columns
+    elif observed is not None:
+        known = band_observed(observed, grid, z_band_m)
     else:
-        _check(observed, grid, "observed mask")
-        known = observed[:, :, band].any(axis=2)
+        known = np.ones(occupied.shape, dtype=bool)
     cells = np.where(occupied, BEV_OCCUPIED, np.where(known, BEV_FREE, BEV_UNKNOWN)).astype(np.int8)
     return np.ascontiguousarray(cells.T)
+
+
+def band_observed(observed: np.ndarray, grid: GridSpec, z_band_m: tuple[float, float] = DEFAULT_Z_BAND_M) -> np.ndarray:
+    """bool [X, Y]: columns with an observed voxel (observed bool [X, Y, Z]) in the height band."""
+    _check(observed, grid, "observed mask")
+    return observed[:, :, z_band_slice(grid, z_band_m)].any(axis=2)
 
 
 def topdown_image(semantics: np.ndarray, observed: np.ndarray | None = None, scale: int = 2) -> np.ndarray:

@@ -39,8 +39,9 @@ def reduced_size(camera_size: tuple[int, int], factor: int) -> tuple[int, int]:
     return -(-width // factor), -(-height // factor)
 
 
-def decode_image(data: bytes, what: str = "image", reduce: int = 1) -> np.ndarray:
-    """JPEG or PNG bytes -> uint8 RGB [H / reduce, W / reduce, 3] (sizes rounded up)."""
+def decode_image(data: bytes, what: str = "image", reduce: int = 1, bgr: bool = False) -> np.ndarray:
+    """JPEG or PNG bytes -> uint8 RGB [H / reduce, W / reduce, 3] (sizes rounded up); BGR, as OpenCV
+    decodes, with bgr=True (resize_to_network(..., bgr=True) then swaps the channels on the smaller image)."""
     if not data:
         raise EasyOccError(f"{what}: empty image data")
     if reduce not in _REDUCED_FLAGS:
@@ -49,7 +50,7 @@ def decode_image(data: bytes, what: str = "image", reduce: int = 1) -> np.ndarra
     image_bgr = cv2.imdecode(buffer, _REDUCED_FLAGS[reduce])
     if image_bgr is None:
         raise EasyOccError(f"{what}: not a decodable JPEG or PNG ({len(data)} bytes)")
-    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+    return image_bgr if bgr else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
 def read_image(path, reduce: int = 1) -> np.ndarray:
@@ -62,21 +63,32 @@ def read_image(path, reduce: int = 1) -> np.ndarray:
     return decode_image(data, what=f"image {path}", reduce=reduce)
 
 
-def resize_to_network(image_rgb: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+def resize_to_network(
+    image: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None, bgr: bool = False
+) -> np.ndarray:
     """Resize uint8 RGB [H, W, 3] to size=(width, height), writing into `out` [height, width, 3] if given.
 
     INTER_AREA when shrinking (anti-aliased, as training saw it), INTER_LINEAR when enlarging.
+    bgr: the image is BGR (decode_image(..., bgr=True)); the result is RGB all the same, the channels
+    swapped after resizing where there are fewer pixels (the same bytes: resizing is per channel).
     """
     width, height = size
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-        raise EasyOccError(f"image must be uint8 [H, W, 3], got {image_rgb.dtype} {image_rgb.shape}")
-    if image_rgb.shape[0] == height and image_rgb.shape[1] == width:
-        if out is None:
-            return image_rgb
-        out[...] = image_rgb
-        return out
-    interpolation = cv2.INTER_AREA if width < image_rgb.shape[1] else cv2.INTER_LINEAR
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise EasyOccError(f"image must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
+    if image.shape[0] != height or image.shape[1] != width:
+        interpolation = cv2.INTER_AREA if width < image.shape[1] else cv2.INTER_LINEAR
+        if bgr:
+            image = cv2.resize(image, (width, height), interpolation=interpolation)
+        elif out is None:
+            return cv2.resize(image, (width, height), interpolation=interpolation)
+        else:
+            cv2.resize(image, (width, height), dst=out, interpolation=interpolation)
+            return out
+    if bgr:
+        return (
+            cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if out is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=out)
+        )
     if out is None:
-        return cv2.resize(image_rgb, (width, height), interpolation=interpolation)
-    cv2.resize(image_rgb, (width, height), dst=out, interpolation=interpolation)
+        return image
+    out[...] = image
     return out

@@ -31,6 +31,21 @@ def test_reduced_decode_is_close_to_full_decode_then_resize():
     assert np.abs(a - b).mean() < 2.0
 
 
+def test_bgr_path_gives_the_same_bytes():
+    """The runtime decodes BGR and swaps channels after resizing: identical to RGB first, then resize."""
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (450, 800, 3), dtype=np.uint8), (5, 5), 0)
+    data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    for reduce, size in ((2, (352, 128)), (1, (800, 450)), (4, (400, 300))):  # shrink, same size, enlarge
+        expected = resize_to_network(decode_image(data, reduce=reduce), size)
+        out = np.zeros((size[1], size[0], 3), np.uint8)
+        result = resize_to_network(decode_image(data, reduce=reduce, bgr=True), size, out=out, bgr=True)
+        assert result is out and np.array_equal(out, expected)
+        assert np.array_equal(resize_to_network(decode_image(data, reduce=reduce, bgr=True), size, bgr=True), expected)
+    bgr = decode_image(data, bgr=True)
+    assert np.array_equal(bgr[..., ::-1], decode_image(data))
+
+
 def test_decode_errors():
     with pytest.raises(EasyOccError, match="camera X: empty image data"):
         decode_image(b"", what="camera X")

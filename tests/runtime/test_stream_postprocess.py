@@ -14,6 +14,7 @@ from runtime.postprocess import (
     BEV_UNKNOWN,
     TOPDOWN_FREE,
     TOPDOWN_UNKNOWN,
+    band_observed,
     bev_occupancy,
     observed_mask,
     occupied_voxels,
@@ -58,6 +59,19 @@ def test_bev_occupied_free_unknown_from_height_band():
     expected[0, 0] = BEV_OCCUPIED
     expected[1, 3] = BEV_UNKNOWN
     assert np.array_equal(bev, expected)
+
+
+def test_bev_from_precomputed_columns_matches_the_voxel_mask():
+    """The runtime reduces the observed mask to columns once per stream; the cells must not change."""
+    rng = np.random.default_rng(3)
+    sem = rng.choice([FREE, CLASS_ID["car"], CLASS_ID["terrain"]], size=GRID.shape).astype(np.uint8)
+    observed = rng.random(GRID.shape) < 0.5
+    columns = band_observed(observed, GRID, (0.0, 2.0))
+    assert columns.shape == (4, 2)
+    from_voxels = bev_occupancy(sem, GRID, (0.0, 2.0), observed=observed)
+    assert np.array_equal(bev_occupancy(sem, GRID, (0.0, 2.0), observed_columns=columns), from_voxels)
+    with pytest.raises(EasyOccError, match="observed columns have shape \\(2, 4\\), grid expects \\(4, 2\\)"):
+        bev_occupancy(sem, GRID, (0.0, 2.0), observed_columns=columns.T)
 
 
 def test_bev_confidence_threshold_and_empty_band():
