@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 
-from ros_node.images import byte_array
+from ros_node.images import byte_array, set_array_field, zero_bytes
 from runtime.classes import CLASS_NAMES, FREE, PALETTE
 from runtime.errors import EasyOccError
 from runtime.grid import GridSpec
@@ -58,7 +58,8 @@ def cloud_msg(xyz: np.ndarray, labels: np.ndarray, confidence: np.ndarray, heade
         raise EasyOccError(
             f"point cloud: xyz {xyz.shape}, labels {labels.shape}, confidence {confidence.shape} disagree"
         )
-    points = np.empty(count, dtype=CLOUD_DTYPE)
+    data = zero_bytes(CLOUD_DTYPE.itemsize * count)  # zeroed: the padding bytes go out as 0
+    points = np.frombuffer(data, dtype=CLOUD_DTYPE)  # a view: the fields are written into the message buffer
     points["x"], points["y"], points["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     points["label"] = labels
     points["confidence"] = confidence
@@ -79,7 +80,7 @@ def cloud_msg(xyz: np.ndarray, labels: np.ndarray, confidence: np.ndarray, heade
     msg.point_step = CLOUD_DTYPE.itemsize
     msg.row_step = CLOUD_DTYPE.itemsize * count
     msg.is_dense = True
-    msg.data = byte_array("B", points)
+    set_array_field(msg, "data", data)
     return msg
 
 
@@ -119,7 +120,7 @@ def bev_msg(bev: np.ndarray, grid: GridSpec, header, z_m: float = 0.0):
     msg.info.origin.position.x, msg.info.origin.position.y = float(grid.lower[0]), float(grid.lower[1])
     msg.info.origin.position.z = float(z_m)
     msg.info.origin.orientation.w = 1.0
-    msg.data = byte_array("b", bev)
+    set_array_field(msg, "data", byte_array("b", bev))
     return msg
 
 
@@ -142,7 +143,7 @@ def dense_grid_msg(semantics: np.ndarray, grid: GridSpec, header):
     msg.encoding = "mono8"
     msg.is_bigendian = 0
     msg.step = size_x
-    msg.data = byte_array("B", montage)
+    set_array_field(msg, "data", byte_array("B", montage))
     return msg
 
 

@@ -35,6 +35,25 @@ def byte_array(typecode: str, values: np.ndarray) -> array.array:
     return out
 
 
+def zero_bytes(size: int) -> array.array:
+    """A zeroed array.array('B') of `size` bytes, to fill in place through np.frombuffer."""
+    return array.array("B", b"\0") * size
+
+
+def set_array_field(msg, field: str, values: array.array) -> None:
+    """msg.<field> = values, an array.array of the field's type code, without another copy.
+
+    Jazzy's generated setters copy an array.array (unless ROS_PYTHON_CHECK_FIELDS is set); Humble's
+    keep it. Every rosidl_generator_py since Foxy stores the value in the `_<field>` slot, so it goes
+    there directly; a message class without that slot gets the setter.
+    """
+    slot = "_" + field
+    if slot in getattr(type(msg), "__slots__", ()):
+        setattr(msg, slot, values)
+    else:
+        setattr(msg, field, values)
+
+
 def stamp_to_us(stamp) -> int:
     """builtin_interfaces/Time -> integer microseconds."""
     return int(stamp.sec) * 1_000_000 + int(stamp.nanosec) // 1000
@@ -113,7 +132,7 @@ def rgb_to_raw_msg(image_rgb: np.ndarray, stamp_us: int, frame_id: str, encoding
     msg.encoding = encoding
     msg.is_bigendian = 0
     msg.step = int(pixels.shape[1] * 3)
-    msg.data = byte_array("B", pixels)
+    set_array_field(msg, "data", byte_array("B", pixels))
     return msg
 
 
@@ -125,5 +144,5 @@ def encoded_to_compressed_msg(data: bytes, stamp_us: int, frame_id: str, fmt: st
     us_to_stamp(stamp_us, msg.header.stamp)
     msg.header.frame_id = frame_id
     msg.format = fmt
-    msg.data = array.array("B", data)
+    set_array_field(msg, "data", array.array("B", data))
     return msg

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from ros_node.images import (  # noqa: E402
     encoded_to_compressed_msg,
     raw_to_rgb,
     rgb_to_raw_msg,
+    set_array_field,
     stamp_to_us,
     us_to_stamp,
 )
@@ -53,6 +56,18 @@ def test_point_cloud_round_trip_is_exact(semantics):
     np.testing.assert_array_equal(labels, voxels.labels)
     np.testing.assert_array_equal(xyz, voxels.xyz_ego)
     np.testing.assert_array_equal(confidence, voxels.confidence)
+
+
+def test_point_cloud_padding_is_zero_and_the_buffer_is_not_copied(semantics):
+    sem, conf = semantics
+    voxels = occupied_voxels(sem, conf, GRID)
+    msg = conversions.cloud_msg(voxels.xyz_ego, voxels.labels, voxels.confidence, conversions.make_header(5, "ego"))
+    raw = np.frombuffer(msg.data, np.uint8).reshape(len(voxels), 20)
+    assert not raw[:, 13:16].any()  # the 3 bytes between label and confidence
+    values = array.array("B", b"abc")
+    set_array_field(msg, "data", values)
+    assert msg.data is values  # stored as given (Jazzy's setter would copy it)
+    assert bytes(msg.data) == b"abc"
 
 
 def test_point_cloud_rejects_mismatched_arrays():
