@@ -70,6 +70,15 @@ class Health:
             ages = {name: now - self._last_receipt.get(name, self._started) for name in self.cameras}
         return {name: age for name, age in ages.items() if age > self.stale_timeout_s}
 
+    def signature(self, active: bool = True) -> tuple:
+        """What changes the diagnostics' level or text: stale cameras (when active), recent drop reasons,
+        the number of drops. Cheap (no percentiles), for a timer that publishes only on change."""
+        now = self._clock()
+        with self._lock:
+            recent = tuple(reason for reason, (when, _) in self._recent_drops.items() if now - when <= RECENT_DROP_S)
+        stale = tuple(self.stale_cameras()) if active else ()
+        return stale, recent, sum(self.drops.as_dict().values())
+
     def report(self) -> dict:
         """A snapshot: {'stale': {...}, 'ages': {...}, 'latency': {...}, 'drops': {...}, 'recent_drops': {reason: message}, ...}."""
         now = self._clock()

@@ -14,6 +14,7 @@ import functools
 import threading
 import time
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
@@ -110,7 +111,13 @@ class OccupancyNode(LifecycleNode):
             DIAGNOSTICS_TICK_S, self._on_diagnostics_tick, callback_group=self._timer_group
         )
         self.backend_name = self.runtime.backend_name
-        self.get_logger().info(f"configured: {self.runtime.manifest.summary()} on {self.backend_name}")
+        start = time.perf_counter()  # warm up, so that the first camera frame runs at steady-state speed
+        self.runtime.warm_up()
+        self._warm_up_outputs()
+        warm_s = time.perf_counter() - start
+        self.get_logger().info(
+            f"configured: {self.runtime.manifest.summary()} on {self.backend_name} (warm-up {warm_s:.2f} s)"
+        )
         return super().on_configure(state)
 
     def _load_rig(self, config):
@@ -293,34 +300,51 @@ class OccupancyNode(LifecycleNode):
 
     def publish_result(self, result) -> None:
         """Publish one OccupancyResult on the enabled outputs, stamped with its capture time."""
+        header = conversions.make_header(result.stamp_us, self.config.frame_id)
+        for name, msg in self._output_messages(header, result.voxels, result.bev, result.semantics):
+            self._publishers_out[name].publish(msg)
+
+    def _output_messages(self, header, voxels, bev, semantics, names=None):
+        """(output name, message) for each enabled output (of `names` if given), built as it is asked for."""
         config, grid = self.config, self.runtime.grid
-        header = conversions.make_header(result.stamp_us, config.frame_id)
-        voxels = result.voxels
-        out = self._publishers_out
+        out = set(self._publishers_out) if names is None else set(self._publishers_out) & set(names)
         if "points" in out:
-            out["points"].publish(conversions.cloud_msg(voxels.xyz_ego, voxels.labels, voxels.confidence, header))
+            yield "points", conversions.cloud_msg(voxels.xyz_ego, voxels.labels, voxels.confidence, header)
         if "bev" in out:
-            out["bev"].publish(conversions.bev_msg(result.bev, grid, header, z_m=config.bev_z_band_m[0]))
+            yield "bev", conversions.bev_msg(bev, grid, header, z_m=config.bev_z_band_m[0])
         if "grid" in out:
-            out["grid"].publish(conversions.dense_grid_msg(result.semantics, grid, header))
+            yield "grid", conversions.dense_grid_msg(semantics, grid, header)
         if "markers" in out:
-            out["markers"].publish(conversions.markers_msg(voxels.xyz_ego, voxels.labels, grid, header))
+            yield "markers", conversions.markers_msg(voxels.xyz_ego, voxels.labels, grid, header)
+
+    def _warm_up_outputs(self) -> None:
+        """Build and serialize every enabled output once for a grid with all voxels occupied (the largest
+        messages possible), without publishing: the first frame then does not pay for loading the type
+        support and first-touch buffers (~10 ms more for the first PointCloud2 of the bundled model)."""
+        from rclpy.serialization import serialize_message
+
+        from runtime.postprocess import occupied_voxels
+
+        grid = self.runtime.grid
+        semantics = np.zeros(grid.shape, np.uint8)
+        voxels = occupied_voxels(semantics, np.zeros(grid.shape, np.float32), grid)
+        bev = np.zeros((grid.shape[1], grid.shape[0]), np.int8)
+        header = conversions.make_header(0, self.config.frame_id)
+        # Not the markers (off by default): a Python list of 640k points would take seconds.
+        for _, msg in self._output_messages(header, voxels, bev, semantics, names=("points", "bev", "grid")):
+            serialize_message(msg)
 
     # --- diagnostics --------------------------------------------------------------------------
     def _on_diagnostics_tick(self) -> None:
         if self.health is None or self.runtime is None:
             return
-        report = self.health.report()
-        signature = (
-            tuple(report["stale"]) if self._active else (),
-            tuple(report["recent_drops"]),
-            sum(report["drops"].values()),
-        )
+        signature = self.health.signature(self._active)  # every tick: cheap; the report only when sending
         last_time, last_signature = self._diag_last
         now = time.monotonic()
         if signature == last_signature and now - last_time < self.config.diagnostics_period_s:
             return
         self._diag_last = (now, signature)
+        report = self.health.report()
         stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(
             diagnostic_array(
@@ -329,7 +353,7 @@ class OccupancyNode(LifecycleNode):
         )
 
     def stats(self) -> dict:
-        """Latency percentiles (ms) and drops so far, for the CLI's --stats-json."""
+        """Latency percentiles and per-frame samples (ms, oldest first) and drops so far, for --stats-json."""
         if self.health is None:
             return {}
         report = self.health.report()
@@ -339,6 +363,7 @@ class OccupancyNode(LifecycleNode):
         }
         return {
             "latency_ms": latency,
+            "samples_ms": {series: self.health.latency.samples(series) for series in report["latency"]},
             "drops": report["drops"],
             "frames_published": report["frames_out"],
             "images_received": report["received"],

@@ -80,6 +80,11 @@ class LatencyStats:
         with self._lock:
             return list(self._samples)
 
+    def samples(self, stage: str) -> list[float]:
+        """The window's samples of `stage` (ms), oldest first."""
+        with self._lock:
+            return list(self._samples.get(stage, ()))
+
     def percentiles(self, stage: str) -> dict[str, float]:
         """{'count', 'mean', 'p50', 'p90', 'p99', 'max'} in ms over the window; NaN when empty."""
         with self._lock:

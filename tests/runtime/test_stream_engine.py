@@ -50,6 +50,18 @@ def test_process_returns_contract_outputs_with_expected_values(tiny_model, rig):
     assert all(v >= 0 for v in result.timing.values())
 
 
+def test_warm_up_leaves_no_trace(tiny_model, rig):  # noqa: F811
+    frame = grey_frame(rig, 150, stamp_us=5, seq=1)
+    with OccupancyRuntime(tiny_model, rig=rig, threads=1) as cold:
+        expected = cold.process(frame)
+    with OccupancyRuntime(tiny_model, rig=rig, threads=1) as runtime:
+        assert runtime.warm_up(runs=2) > 0
+        assert runtime.stats.stages == [] and sum(runtime.drops.as_dict().values()) == 0
+        result = runtime.process(frame)  # an early stamp is still accepted: the stamp order is untouched
+    assert np.array_equal(result.semantics, expected.semantics)
+    assert np.array_equal(result.confidence, expected.confidence)
+
+
 def test_dark_images_give_free_space_and_decoded_input_matches_encoded(tiny_model, rig):  # noqa: F811
     with OccupancyRuntime(tiny_model, rig=rig) as runtime:
         dark = runtime.process(grey_frame(rig, 10, stamp_us=1))

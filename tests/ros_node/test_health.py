@@ -1,0 +1,41 @@
+"""Node health bookkeeping (ROS-free): staleness, drops, and the change signature the timer publishes on."""
+
+from __future__ import annotations
+
+from ros_node.diagnostics import INFERENCE, NODE_LATENCY, Health
+from runtime.frames import CORRUPT_IMAGE, SUPERSEDED
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_signature_changes_with_staleness_and_drops_not_with_latency():
+    clock = Clock()
+    health = Health(["CAM_A", "CAM_B"], stale_timeout_s=1.0, clock=clock)
+    health.image_received("CAM_A")
+    health.image_received("CAM_B")
+    quiet = health.signature()
+    assert quiet == ((), (), 0)
+    health.frame_done({NODE_LATENCY: 250.0, INFERENCE: 240.0})
+    assert health.signature() == quiet  # a new latency sample alone does not force a message
+
+    clock.now += 1.5
+    health.image_received("CAM_A")
+    assert health.signature() == (("CAM_B",), (), 0)
+    assert health.signature(active=False) == ((), (), 0)  # an inactive node does not warn on silence
+
+    health.dropped(SUPERSEDED, "newer frame")
+    assert health.signature(active=False) == ((), (), 1)  # counted, but load shedding is no warning
+    health.dropped(CORRUPT_IMAGE, "camera CAM_A: not a decodable JPEG or PNG (10 bytes)")
+    assert health.signature(active=False) == ((), (CORRUPT_IMAGE,), 2)
+    clock.now += 6.0  # the warning expires, the count stays
+    assert health.signature(active=False) == ((), (), 2)
+
+    report = health.report()
+    assert report["latency"][NODE_LATENCY]["p50"] == 250.0
+    assert report["drops"] == {SUPERSEDED: 1, CORRUPT_IMAGE: 1}
