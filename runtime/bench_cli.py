@@ -114,8 +114,7 @@ def bench_backend(entry: dict, rig, frames_factory, frames: int, warmup: int, ar
         prepared.release()
         runtime.reset()
         runner = runtime.runner
-        runner.set_static(runtime._tables_for(())["feed"])
-        runtime._static_key = ()
+        runtime.bind_tables(())
         alone = []
         alone_frames = args.backend_frames or min(frames, 200)
         for i in range(warmup + alone_frames):

@@ -227,6 +227,12 @@ class OccupancyRuntime:
         """bool [X, Y, Z]: voxels some (present) camera sees."""
         return self._tables_for(tuple(missing))["observed"]
 
+    def bind_tables(self, missing: tuple[int, ...] = ()) -> None:
+        """Give the backend the view-transform tables for this set of missing cameras (once per change)."""
+        if missing != self._static_key:
+            self.runner.set_static(self._tables_for(missing)["feed"])
+            self._static_key = missing
+
     def warm_up(self, runs: int = 2) -> float:
         """Run the backend and the postprocessing `runs` times on black images, so that the first real
         frame does not pay for memory arenas, kernel selection or first-touch pages (ONNX Runtime's
@@ -236,10 +242,8 @@ class OccupancyRuntime:
         images = self._buffers.get()
         try:
             images[...] = 0
+            self.bind_tables(())
             for _ in range(max(1, runs)):
-                if self._static_key != ():
-                    self.runner.set_static(self._tables_for(())["feed"])
-                    self._static_key = ()
                 outputs = self.runner.infer({INPUT_IMAGES: images})
                 occupied_voxels(outputs[OUTPUT_SEMANTICS], outputs[OUTPUT_CONFIDENCE], self.grid)
         finally:
@@ -272,9 +276,7 @@ class OccupancyRuntime:
     def infer(self, prepared: PreparedFrame) -> dict[str, np.ndarray]:
         """Run the backend; any backend failure becomes FrameError('backend_error'). Releases the buffer."""
         try:
-            if prepared.missing != self._static_key:
-                self.runner.set_static(self._tables_for(prepared.missing)["feed"])
-                self._static_key = prepared.missing
+            self.bind_tables(prepared.missing)
             prepared.timing.infer_start = now_s()
             outputs = self.runner.infer({INPUT_IMAGES: prepared.images})
             prepared.timing.inference_done = now_s()

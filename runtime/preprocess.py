@@ -75,19 +75,16 @@ def resize_to_network(
     width, height = size
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise EasyOccError(f"image must be uint8 [H, W, 3], got {image.dtype} {image.shape}")
-    if image.shape[0] != height or image.shape[1] != width:
+    if image.shape[:2] != (height, width):
         interpolation = cv2.INTER_AREA if width < image.shape[1] else cv2.INTER_LINEAR
-        if bgr:
+        if bgr:  # resize first: the channel swap below then runs on the smaller image
             image = cv2.resize(image, (width, height), interpolation=interpolation)
-        elif out is None:
-            return cv2.resize(image, (width, height), interpolation=interpolation)
         else:
-            cv2.resize(image, (width, height), dst=out, interpolation=interpolation)
-            return out
+            resized = cv2.resize(image, (width, height), dst=out, interpolation=interpolation)
+            return resized if out is None else out
     if bgr:
-        return (
-            cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if out is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=out)
-        )
+        converted = cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=out)
+        return converted if out is None else out
     if out is None:
         return image
     out[...] = image
