@@ -96,22 +96,13 @@ def _centres32(grid: GridSpec) -> np.ndarray:
     return _CENTRES[grid]
 
 
-def camera_visibility(grid: GridSpec, views) -> np.ndarray:
-    """uint8 [X, Y, Z] mask_camera: voxels crossed or hit by a camera ray before its first hit.
-
-    views: iterable of (camera: Camera, ego0_T_cam [4, 4] camera pose in the key frame's ego frame,
-    depth_m [H, W] z-depth, 0 = sky); the union of view_visibility over the views.
-    """
-    visible = np.zeros(grid.num_voxels, bool)
-    for camera, ego0_T_cam, depth in views:
-        visible |= view_visibility(grid, camera, ego0_T_cam, depth)
-    return visible.reshape(grid.shape).astype(np.uint8)
-
-
 def view_visibility(grid: GridSpec, camera, ego0_T_cam, depth) -> np.ndarray:
-    """bool [X*Y*Z] (C order): voxels one camera's rays cross or hit. A voxel counts as crossed when its
-    centre projects into the image in front of the surface seen at that pixel (or into sky), and as
-    hit when a pixel's surface point lies in it."""
+    """bool [X*Y*Z] (C order): voxels one camera's rays cross or hit; mask_camera is the union over the
+    cameras. A voxel counts as crossed when its centre projects into the image in front of the surface
+    seen at that pixel (or into sky), and as hit when a pixel's surface point lies in it.
+
+    ego0_T_cam [4, 4]: the camera pose in the key frame's ego frame; depth [H, W]: z-depth, 0 = sky.
+    """
     centres = _centres32(grid)
     visible = np.zeros(len(centres), bool)
     cam_T_ego0 = invert_transform(ego0_T_cam)
