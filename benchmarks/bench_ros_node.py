@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from runtime.bench_cli import percentiles
 
 PROJECT = Path(__file__).resolve().parents[1]
 SERIES = {
@@ -110,16 +110,14 @@ def main(argv=None) -> int:
     table = markdown(result)
     (out / "ros_bench.md").write_text(table + "\n")
     print(table)
-    overhead_p99 = steady["node_overhead"]["p99"]
+    overhead_p99 = _ms(steady["node_overhead"], "p99")
     return 0 if overhead_p99 <= args.budget_ms and not stats["drops"] else 1
 
 
-def percentiles(samples: list[float]) -> dict:
-    values = np.asarray(samples, dtype=np.float64)
-    if values.size == 0:
-        return {"count": 0, "p50": math.nan, "p90": math.nan, "p99": math.nan, "max": math.nan}
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"count": int(values.size), "p50": p50, "p90": p90, "p99": p99, "max": float(values.max())}
+def _ms(row: dict, key: str) -> float:
+    """A percentile from a stats row; NaN where there were no frames (missing key or JSON null)."""
+    value = row.get(key)
+    return math.nan if value is None else float(value)
 
 
 def markdown(result: dict) -> str:
@@ -129,13 +127,14 @@ def markdown(result: dict) -> str:
     lines = [header, "| --- | ---: | ---: | ---: | ---: |"]
     for key, label in SERIES.items():
         row = latency[key]
-        lines.append(f"| {label} | {row['p50']:.1f} | {row['p90']:.1f} | {row['p99']:.1f} | {row['max']:.1f} |")
+        cells = " | ".join(f"{_ms(row, key):.1f}" for key in ("p50", "p90", "p99", "max"))
+        lines.append(f"| {label} | {cells} |")
     drops = ", ".join(f"{k} {v}" for k, v in sorted(result["drops"].items())) or "none"
     every = result["latency_ms"]["node_overhead"]
     lines.append(
         f"\n{result['frames_published']} frames published, dropped: {drops}; {result['transport']} images, "
         f"model {Path(result['model']).name}; overhead p99 budget {result['budget_ms']:.0f} ms. "
-        f"Over all frames the overhead is {every['p50']:.1f} / {every['p99']:.1f} / {every['max']:.1f} ms "
+        f"Over all frames the overhead is {_ms(every, 'p50'):.1f} / {_ms(every, 'p99'):.1f} / {_ms(every, 'max'):.1f} ms "
         f"(p50 / p99 / max); the first frame's {result['first_frame_ms'].get('node_overhead', math.nan):.1f} ms."
     )
     return "\n".join(lines)

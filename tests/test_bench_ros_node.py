@@ -1,0 +1,50 @@
+"""benchmarks/bench_ros_node.py without ROS: its argument check and the table it writes from node stats."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ros_node.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_ros_node", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_negative_warmup_is_refused_in_one_line():
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", "nowhere", "--warmup", "-1"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "--warmup must be 0 or more, got -1" in done.stderr
+
+
+def test_table_states_steady_state_all_frames_and_the_first_frame():
+    bench = load_bench()
+    samples = {series: [20.0, 5.0, 6.0, 7.0] for series in bench.SERIES}
+    steady = {series: bench.percentiles(values[1:]) for series, values in samples.items()}
+    everything = {series: bench.percentiles(values) for series, values in samples.items()}
+    result = {
+        "model": "m.onnx",
+        "transport": "raw",
+        "budget_ms": 15.0,
+        "warmup_frames": 1,
+        "steady_latency_ms": steady,
+        "first_frame_ms": {series: values[0] for series, values in samples.items()},
+        "latency_ms": everything,
+        "drops": {},
+        "frames_published": 4,
+    }
+    table = bench.markdown(result)
+    assert "| series (ms, 3 frames after the first 1) |" in table
+    assert "| 6.0 | 6.8 | 7.0 | 7.0 |" in table  # p50, p90, p99, max of 5, 6, 7
+    assert "Over all frames the overhead is 6.5 / 19.6 / 20.0 ms" in table
+    assert "the first frame's 20.0 ms" in table and "dropped: none" in table
+    assert math.isnan(bench._ms({"p99": None}, "p99")) and math.isnan(bench._ms({"count": 0}, "p99"))
