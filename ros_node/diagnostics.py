@@ -50,9 +50,9 @@ class Health:
 
     def dropped(self, reason: str, message: str) -> None:
         """Count a dropped frame; all but SUPERSEDED (load shedding by design) raise the pipeline to WARN."""
-        self.drops.drop(reason, message)
-        if reason != SUPERSEDED:
-            with self._lock:
+        with self._lock:  # the count and the WARN change together: no snapshot sees one without the other
+            self.drops.drop(reason, message)
+            if reason != SUPERSEDED:
                 self._recent_drops[reason] = (self._clock(), message)
 
     def frame_done(self, stages_ms: dict[str, float]) -> None:
@@ -76,8 +76,9 @@ class Health:
         now = self._clock()
         with self._lock:
             recent = tuple(reason for reason, (when, _) in self._recent_drops.items() if now - when <= RECENT_DROP_S)
+            total = sum(self.drops.as_dict().values())
         stale = tuple(self.stale_cameras()) if active else ()
-        return stale, recent, sum(self.drops.as_dict().values())
+        return stale, recent, total
 
     def report(self) -> dict:
         """A snapshot: {'stale': {...}, 'ages': {...}, 'latency': {...}, 'drops': {...}, 'recent_drops': {reason: message}, ...}."""
@@ -92,13 +93,15 @@ class Health:
             }
             frames_out = self.frames_out
             received = dict(self.received)
+            drops = self.drops.as_dict()
+            last_drop_messages = dict(self.drops.last_message)
         return {
             "received": received,
             "stale": self.stale_cameras(),
             "ages": ages,
             "latency": {name: self.latency.percentiles(name) for name in SERIES},
-            "drops": self.drops.as_dict(),
-            "last_drop_messages": dict(self.drops.last_message),
+            "drops": drops,
+            "last_drop_messages": last_drop_messages,
             "recent_drops": recent,
             "frames_out": frames_out,
         }
