@@ -68,9 +68,20 @@ def main(argv=None) -> int:
     parser.add_argument("--budget-ms", type=float, default=15.0, help="node overhead p99 budget")
     parser.add_argument("--warmup", type=int, default=1, help="first frames left out of the table (default 1)")
     parser.add_argument("--domain-id", type=int, default=77, help="ROS_DOMAIN_ID for both processes")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="a further node parameter, e.g. -p keep_heap:=false (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more, got {args.warmup}")
+    for param in args.param:
+        if ":=" not in param:
+            parser.error(f"--param expects NAME:=VALUE, got '{param}'")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
@@ -79,6 +90,8 @@ def main(argv=None) -> int:
     stats_path.unlink(missing_ok=True)
     transport = ["--transport", "compressed"] if args.compressed else []
     node_args = ["run", "--model", args.model, "--stats-json", str(stats_path), "-p", f"threads:={args.threads}"]
+    for param in args.param:
+        node_args += ["-p", param]
     node = start(node_args + transport, env, out / "node.log")
     try:
         wait_for_text(node, out / "node.log", "active:", 120)
@@ -100,6 +113,7 @@ def main(argv=None) -> int:
         "data": args.data,
         "transport": "compressed" if args.compressed else "raw",
         "threads": args.threads,
+        "node_params": args.param,
         "budget_ms": args.budget_ms,
         "warmup_frames": args.warmup,
         "steady_latency_ms": steady,
@@ -131,9 +145,10 @@ def markdown(result: dict) -> str:
         lines.append(f"| {label} | {cells} |")
     drops = ", ".join(f"{k} {v}" for k, v in sorted(result["drops"].items())) or "none"
     every = result["latency_ms"]["node_overhead"]
+    params = "".join(f", -p {param}" for param in result.get("node_params", ()))
     lines.append(
         f"\n{result['frames_published']} frames published, dropped: {drops}; {result['transport']} images, "
-        f"model {Path(result['model']).name}; overhead p99 budget {result['budget_ms']:.0f} ms. "
+        f"model {Path(result['model']).name}{params}; overhead p99 budget {result['budget_ms']:.0f} ms. "
         f"Over all frames the overhead is {_ms(every, 'p50'):.1f} / {_ms(every, 'p99'):.1f} / {_ms(every, 'max'):.1f} ms "
         f"(p50 / p99 / max); the first frame's {result['first_frame_ms'].get('node_overhead', math.nan):.1f} ms."
     )

@@ -19,7 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
-from ros_node import conversions
+from ros_node import conversions, memory
 from ros_node.diagnostics import INFERENCE, NODE_LATENCY, OVERHEAD, PUBLISH, QUEUE_WAIT, Health, diagnostic_array
 from ros_node.images import camera_image_from_compressed, camera_image_from_raw
 from ros_node.params import declare_parameters, read_config
@@ -111,6 +111,8 @@ class OccupancyNode(LifecycleNode):
             DIAGNOSTICS_TICK_S, self._on_diagnostics_tick, callback_group=self._timer_group
         )
         self.backend_name = self.runtime.backend_name
+        if config.keep_heap and not memory.keep_heap():
+            self.get_logger().warning("keep_heap: the C library is not glibc, large buffers use its defaults")
         start = time.perf_counter()  # warm up, so that the first camera frame runs at steady-state speed
         self.runtime.warm_up()
         self._warm_up_outputs()
@@ -260,6 +262,10 @@ class OccupancyNode(LifecycleNode):
 
     # --- worker: inference and publication ----------------------------------------------------
     def _work(self) -> None:
+        if self.config.keep_heap:
+            # Here, not in on_configure: glibc's heap is per thread, and this thread builds the messages.
+            # A PointCloud2 of every voxel, three times: the node's buffer, rclpy's copy, Fast DDS's payload.
+            memory.prefault(3 * conversions.CLOUD_DTYPE.itemsize * self.runtime.grid.num_voxels)
         while not self._stop.is_set():
             group = self._buffer.get(timeout=0.5)
             if group is None or self._stop.is_set():

@@ -58,6 +58,12 @@ PARAMETERS: dict[str, tuple] = {
     "output_depth": (1, "occupancy output history depth", (1, 1000)),
     "output_durability": ("volatile", "occupancy output durability", DURABILITIES),
     "diagnostics_period_s": (1.0, "period of /diagnostics messages (sooner when the level changes)", (0.05, 60.0)),
+    "keep_heap": (
+        True,
+        "latency: allocate large buffers from the heap, never trim it and prefault it before the first frame"
+        " (glibc; the node keeps its peak memory resident)",
+        None,
+    ),
     "autostart": (False, "configure and activate on start (the CLI and launch file set it)", None),
 }
 
@@ -92,6 +98,7 @@ class NodeConfig:
     output_depth: int
     output_durability: str
     diagnostics_period_s: float
+    keep_heap: bool
     autostart: bool
 
     def topics_for(self, camera_names) -> dict[str, str]:
@@ -194,6 +201,7 @@ def config_from_values(values: dict) -> NodeConfig:
         output_depth=int(v["output_depth"]),
         output_durability=_choice("output_durability", v["output_durability"]),
         diagnostics_period_s=float(v["diagnostics_period_s"]),
+        keep_heap=bool(v["keep_heap"]),
         autostart=bool(v["autostart"]),
     )
 

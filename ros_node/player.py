@@ -155,6 +155,10 @@ class DatasetPlayer:
         pending: queue.Queue = queue.Queue(maxsize=PREFETCH_MESSAGES)
         reader = threading.Thread(target=self._read_ahead, args=(pending, stop), daemon=True, name="easyocc-play")
         reader.start()
+        # Fill the read-ahead before the clock starts: decoding three frames at once would otherwise
+        # compete for the CPU with the receiver of the first frames (the node on the same machine).
+        while not (stop.is_set() or pending.full()) and reader.is_alive():
+            time.sleep(0.01)
         first_us = self.items[0].stamp_us
         start = None
         while not stop.is_set():

@@ -26,6 +26,14 @@ def test_negative_warmup_is_refused_in_one_line():
     assert "--warmup must be 0 or more, got -1" in done.stderr
 
 
+def test_node_parameter_without_assignment_is_refused():
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", "nowhere", "-p", "keep_heap=false"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "--param expects NAME:=VALUE, got 'keep_heap=false'" in done.stderr
+
+
 def test_table_states_steady_state_all_frames_and_the_first_frame():
     bench = load_bench()
     samples = {series: [20.0, 5.0, 6.0, 7.0] for series in bench.SERIES}
@@ -43,6 +51,8 @@ def test_table_states_steady_state_all_frames_and_the_first_frame():
         "frames_published": 4,
     }
     table = bench.markdown(result)
+    assert "model m.onnx; overhead p99 budget 15 ms" in table  # no node parameters given
+    assert ", -p keep_heap:=false;" in bench.markdown({**result, "node_params": ["keep_heap:=false"]})
     assert "| series (ms, 3 frames after the first 1) |" in table
     assert "| 6.0 | 6.8 | 7.0 | 7.0 |" in table  # p50, p90, p99, max of 5, 6, 7
     assert "Over all frames the overhead is 6.5 / 19.6 / 20.0 ms" in table

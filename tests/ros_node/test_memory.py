@@ -1,0 +1,64 @@
+"""keep_heap / prefault (ROS-free): large message buffers stop page-faulting after a prefault.
+
+Measured in a child process, because keep_heap changes the allocator of the whole process for good.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ros_node import memory
+from runtime.errors import EasyOccError
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+CHILD = textwrap.dedent(
+    """
+    import json, resource, sys
+    from ros_node import memory
+    from ros_node.images import zero_bytes
+
+    def faults_of_messages(count=5, size=6_000_000):
+        # The node's pattern: a new multi-MB zeroed buffer per frame, growing, freed after publication.
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        for k in range(count):
+            buffer = zero_bytes(size + k * 400_000)
+            del buffer
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+    if sys.argv[1] == "keep":
+        assert memory.keep_heap()
+        touched = memory.prefault(3 * 8_000_000)
+    else:
+        touched = 0
+    print(json.dumps({"faults": faults_of_messages(), "touched": touched}))
+    """
+)
+
+
+def _child(mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=PROJECT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(memory._glibc() is None, reason="keep_heap needs glibc (Linux)")
+def test_prefaulted_heap_takes_large_buffers_without_page_faults():
+    default, kept = _child("default"), _child("keep")
+    assert kept["touched"] == 24_000_000
+    # Default glibc: each buffer larger than any freed before is mmap'd and faulted in page by page
+    # (6 MB = 1,465 pages; five growing buffers fault several thousand times).
+    assert default["faults"] > 5_000
+    assert kept["faults"] < 0.05 * default["faults"]
+
+
+def test_prefault_counts_and_rejects_negative_sizes():
+    assert memory.prefault(0) == 0
+    assert memory.prefault(memory.PREFAULT_CHUNK + 5) == memory.PREFAULT_CHUNK + 5
+    with pytest.raises(EasyOccError, match="nbytes must be >= 0, got -1"):
+        memory.prefault(-1)
