@@ -13,6 +13,7 @@ import time
 
 import yaml
 
+from ros_node import memory
 from ros_node.dds_profile import apply_large_data_profile
 from runtime.errors import EasyOccError
 
@@ -230,6 +231,7 @@ def play(argv: list[str]) -> int:
                 file=sys.stderr,
             )
         time.sleep(max(args.delay, 0.0))
+        memory.freeze_startup_objects()  # a full collection mid-playback would delay images
         start = time.monotonic()
         count = player.run(stop)
         time.sleep(max(args.linger, 0.0))

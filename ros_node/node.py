@@ -117,8 +117,10 @@ class OccupancyNode(LifecycleNode):
         self.runtime.warm_up()
         self._warm_up_outputs()
         warm_s = time.perf_counter() - start
+        frozen = memory.freeze_startup_objects()  # no full collection of start-up objects mid-stream
         self.get_logger().info(
-            f"configured: {self.runtime.manifest.summary()} on {self.backend_name} (warm-up {warm_s:.2f} s)"
+            f"configured: {self.runtime.manifest.summary()} on {self.backend_name} (warm-up {warm_s:.2f} s,"
+            f" {frozen} start-up objects frozen)"
         )
         return super().on_configure(state)
 
@@ -198,6 +200,7 @@ class OccupancyNode(LifecycleNode):
         self._stop_worker()
         self._destroy_outputs()
         self._release_runtime()
+        memory.thaw()  # the released runtime's objects become collectable again
         return super().on_cleanup(state)
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:

@@ -62,3 +62,18 @@ def test_prefault_counts_and_rejects_negative_sizes():
     assert memory.prefault(memory.PREFAULT_CHUNK + 5) == memory.PREFAULT_CHUNK + 5
     with pytest.raises(EasyOccError, match="nbytes must be >= 0, got -1"):
         memory.prefault(-1)
+
+
+def test_freeze_hides_start_up_objects_from_the_collector_until_thawed():
+    import gc
+
+    try:
+        frozen = memory.freeze_startup_objects()
+        assert frozen == gc.get_freeze_count() > 1000  # pytest and numpy alone hold thousands
+        cycle = []
+        cycle.append(cycle)  # created after the freeze: still collected
+        del cycle
+        assert gc.collect() >= 1
+    finally:
+        memory.thaw()
+    assert gc.get_freeze_count() == 0
