@@ -53,6 +53,7 @@ def test_table_states_steady_state_all_frames_and_the_first_frame():
     table = bench.markdown(result)
     assert "model m.onnx; overhead p99 budget 15 ms" in table  # no node parameters given
     assert ", -p keep_heap:=false;" in bench.markdown({**result, "node_params": ["keep_heap:=false"]})
+    assert "| series (ms, all 3 frames) |" in bench.markdown({**result, "warmup_frames": 0})
     assert "| series (ms, 3 frames after the first 1) |" in table
     assert "| 6.0 | 6.8 | 7.0 | 7.0 |" in table  # p50, p90, p99, max of 5, 6, 7
     assert "Over all frames the overhead is 6.5 / 19.6 / 20.0 ms" in table
