@@ -1,14 +1,15 @@
 """Keep the large per-frame buffers off the page-fault path (glibc's malloc, Linux).
 
 Every frame the node builds and publishes messages of several MB (a PointCloud2 of the bundled
-model is 5-13 MB), and rclpy and Fast DDS copy each into buffers of their own. With glibc's
-defaults, a block larger than the largest one freed so far is mmap'd, and freed heap memory above
-128 KB at the top is returned to the kernel; the next buffer of that size then page-faults its way
-in again (about 1,500 faults for 6 MB, 5-10 ms on a loaded 2-core CPU, measured on the frames whose
-cloud was the largest so far). The usual real-time remedy, as in the ROS 2 real-time guidance:
-allocate large blocks from the heap, never give freed heap back, and touch the heap once before the
-first frame (`prefault`), on the thread that will allocate the messages (glibc gives each thread an
-arena of its own). The price is that the process keeps its peak heap resident.
+model is 5-6 MB on the real scene, 12.8 MB at most), and rclpy and Fast DDS copy each into buffers
+of their own. With glibc's defaults, a block larger than the largest one freed so far is mmap'd,
+and freed heap memory above 128 KB at the top is returned to the kernel; the next buffer of that
+size then page-faults its way in again (about 1,500 faults for 6 MB; 9-15 ms of publication on a
+loaded 2-core CPU, measured on the frames whose cloud was the largest so far). The usual real-time
+remedy, as in the ROS 2 real-time guidance: allocate large blocks from the heap, never give freed
+heap back, and touch the heap once before the first frame (`prefault`), on the thread that will
+allocate the messages (glibc gives each thread an arena of its own). The price is that the process
+keeps its peak heap resident.
 
 The other stall of the same kind is Python's own: the first full garbage collection after start-up
 walks every object the imports and the model load created (52-79 ms in the node, measured, on the

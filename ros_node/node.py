@@ -112,7 +112,9 @@ class OccupancyNode(LifecycleNode):
         )
         self.backend_name = self.runtime.backend_name
         if config.keep_heap and not memory.keep_heap():
-            self.get_logger().warning("keep_heap: the C library is not glibc, large buffers use its defaults")
+            self.get_logger().warning(
+                "keep_heap: the C library is not glibc (or refused the settings); large buffers use its defaults"
+            )
         start = time.perf_counter()  # warm up, so that the first camera frame runs at steady-state speed
         self.runtime.warm_up()
         self._warm_up_outputs()
