@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from ros_node.cli import add_param_option
 from runtime.bench_cli import percentiles
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -68,14 +69,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budget-ms", type=float, default=15.0, help="node overhead p99 budget")
     parser.add_argument("--warmup", type=int, default=0, help="first frames left out of the table (default 0)")
     parser.add_argument("--domain-id", type=int, default=77, help="ROS_DOMAIN_ID for both processes")
-    parser.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME:=VALUE",
-        help="a further node parameter, e.g. -p keep_heap:=false (repeatable)",
-    )
+    add_param_option(parser, "a further node parameter, e.g. -p keep_heap:=false (repeatable)")
     args = parser.parse_args(argv)
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more, got {args.warmup}")

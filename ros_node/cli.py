@@ -24,6 +24,11 @@ USAGE = """usage: easyocc ros <run|play> [options]
 """
 
 
+def add_param_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """The repeatable `-p/--param NAME:=VALUE` option (node parameters, as `ros2 run` spells them)."""
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help=help_text)
+
+
 def _parse_parameter(text: str, defaults: dict):
     """'name:=value' -> rclpy Parameter, value parsed as YAML and coerced to the declared type."""
     from rclpy.parameter import Parameter
@@ -62,14 +67,7 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frame-id", help="output frame id")
     parser.add_argument("--name", default="easyocc", help="node name (default easyocc)")
     parser.add_argument("--namespace", default="", help="node namespace")
-    parser.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME:=VALUE",
-        help="any node parameter (repeatable); see docs/readme/ros.md",
-    )
+    add_param_option(parser, "any node parameter (repeatable); see docs/readme/ros.md")
     parser.add_argument(
         "--no-autostart", action="store_true", help="stay unconfigured; drive the lifecycle through its services"
     )
