@@ -140,7 +140,7 @@ def markdown(result: dict) -> str:
     lines = [header, "| --- | ---: | ---: | ---: | ---: |"]
     for key, label in SERIES.items():
         row = latency[key]
-        cells = " | ".join(f"{_ms(row, key):.1f}" for key in ("p50", "p90", "p99", "max"))
+        cells = " | ".join(f"{_ms(row, stat):.1f}" for stat in ("p50", "p90", "p99", "max"))
         lines.append(f"| {label} | {cells} |")
     drops = ", ".join(f"{k} {v}" for k, v in sorted(result["drops"].items())) or "none"
     every = result["latency_ms"]["node_overhead"]

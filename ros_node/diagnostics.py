@@ -75,10 +75,16 @@ class Health:
         the number of drops. Cheap (no percentiles), for a timer that publishes only on change."""
         now = self._clock()
         with self._lock:
-            recent = tuple(reason for reason, (when, _) in self._recent_drops.items() if now - when <= RECENT_DROP_S)
+            recent = tuple(self._recent_at(now))
             total = sum(self.drops.as_dict().values())
         stale = tuple(self.stale_cameras()) if active else ()
         return stale, recent, total
+
+    def _recent_at(self, now: float) -> dict[str, str]:
+        """reason -> message of the bad-input drops within RECENT_DROP_S of `now` (call with the lock held)."""
+        return {
+            reason: message for reason, (when, message) in self._recent_drops.items() if now - when <= RECENT_DROP_S
+        }
 
     def report(self) -> dict:
         """A snapshot: {'stale': {...}, 'ages': {...}, 'latency': {...}, 'drops': {...}, 'recent_drops': {reason: message}, ...}."""
@@ -88,9 +94,7 @@ class Health:
                 name: (now - self._last_receipt[name]) if name in self._last_receipt else math.inf
                 for name in self.cameras
             }
-            recent = {
-                reason: message for reason, (when, message) in self._recent_drops.items() if now - when <= RECENT_DROP_S
-            }
+            recent = self._recent_at(now)
             frames_out = self.frames_out
             received = dict(self.received)
             drops = self.drops.as_dict()

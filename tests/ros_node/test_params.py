@@ -22,6 +22,10 @@ def test_defaults_and_topics(model_file):
     assert config.image_transport == "raw" and config.input_reliability == "best_effort"
     assert config.output_reliability == "reliable" and config.output_depth == 1
     assert config.publish_markers is False and config.camera_names == ()
+    assert (
+        config.keep_heap is True
+        and config_from_values({"model_path": model_file, "keep_heap": False}).keep_heap is False
+    )
     assert config.topics_for(["CAM_FRONT"]) == {"CAM_FRONT": "/cameras/CAM_FRONT/image_raw"}
     custom = config_from_values({"model_path": model_file, "camera_topics": ["/a/img", "/b/img"]})
     assert custom.topics_for(["A", "B"]) == {"A": "/a/img", "B": "/b/img"}
@@ -76,6 +80,7 @@ def test_cli_parameter_parsing():
 
     assert _parse_parameter("sync_tolerance_ms:=60", PARAMETERS).value == 60.0
     assert _parse_parameter("publish_markers:=true", PARAMETERS).value is True
+    assert _parse_parameter("keep_heap:=false", PARAMETERS).value is False
     assert _parse_parameter("camera_names:=[A, B]", PARAMETERS).value == ["A", "B"]
     assert _parse_parameter("bev_z_band_m:=[0, 2]", PARAMETERS).value == [0.0, 2.0]
     with pytest.raises(EasyOccError, match="expected name:=value"):
@@ -84,6 +89,8 @@ def test_cli_parameter_parsing():
         _parse_parameter("thread:=2", PARAMETERS)
     with pytest.raises(EasyOccError, match="parameter autostart: cannot use 'maybe'"):
         _parse_parameter("autostart:=maybe", PARAMETERS)
+    with pytest.raises(EasyOccError, match=r"parameter keep_heap: cannot use '1' \(expected true or false\)"):
+        _parse_parameter("keep_heap:=1", PARAMETERS)
 
 
 def test_cli_fails_with_one_line_error_for_a_bad_model(ros_domain, tmp_path):
