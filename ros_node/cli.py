@@ -15,6 +15,7 @@ import yaml
 
 from ros_node import memory
 from ros_node.dds_profile import apply_large_data_profile
+from ros_node.spinning import spin_through_destroy_races
 from runtime.errors import EasyOccError
 
 USAGE = """usage: easyocc ros <run|play> [options]
@@ -138,7 +139,9 @@ def _spin_until_done(node, executor, duration_s: float, stats_path) -> int:
         timer.daemon = True
         timer.start()
     try:
-        executor.spin()
+        spin_through_destroy_races(
+            executor, lambda error: node.get_logger().debug(f"spinning on after an rclpy destroy race: {error}")
+        )
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

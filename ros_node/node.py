@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import traceback
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -77,30 +78,40 @@ class OccupancyNode(LifecycleNode):
             self.on_autostart_failure()
 
     def on_configure(self, state) -> TransitionCallbackReturn:
-        from runtime.engine import OccupancyRuntime
-
         try:
-            self.config = config = read_config(self)
-            rig = self._load_rig(config)
-            self.runtime = OccupancyRuntime(
-                config.model_path,
-                rig=rig,
-                backend=config.backend,
-                missing_camera="drop",
-                sync_tolerance_ms=config.sync_tolerance_ms,
-                threads=config.threads or None,
-                z_band_m=config.bev_z_band_m,
-            )
-            names = self.runtime.manifest.camera_names
-            if config.camera_names and set(config.camera_names) != set(names):
-                raise EasyOccError(
-                    f"parameter camera_names {list(config.camera_names)} differs from the model's cameras {list(names)}"
+            self._configure()
+        except Exception as exc:  # rclpy would turn it into ERROR without a word: say what it was
+            if isinstance(exc, EasyOccError):
+                self.get_logger().error(f"configure failed: {exc}")
+            else:
+                self.get_logger().error(
+                    f"configure failed: unexpected {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
                 )
-            self.topics = config.topics_for(config.camera_names or names)
-        except EasyOccError as exc:
-            self.get_logger().error(f"configure failed: {exc}")
+            self._destroy_outputs()
             self._release_runtime()
             return TransitionCallbackReturn.FAILURE
+        return super().on_configure(state)
+
+    def _configure(self) -> None:
+        from runtime.engine import OccupancyRuntime
+
+        self.config = config = read_config(self)
+        rig = self._load_rig(config)
+        self.runtime = OccupancyRuntime(
+            config.model_path,
+            rig=rig,
+            backend=config.backend,
+            missing_camera="drop",
+            sync_tolerance_ms=config.sync_tolerance_ms,
+            threads=config.threads or None,
+            z_band_m=config.bev_z_band_m,
+        )
+        names = self.runtime.manifest.camera_names
+        if config.camera_names and set(config.camera_names) != set(names):
+            raise EasyOccError(
+                f"parameter camera_names {list(config.camera_names)} differs from the model's cameras {list(names)}"
+            )
+        self.topics = config.topics_for(config.camera_names or names)
         self._sizes = {camera.name: (camera.width, camera.height) for camera in self.runtime.rig}
         self.health = Health(names, config.stale_timeout_s, logger=self._logger_adapter)
         self._sync = ApproximateSync(
@@ -124,7 +135,6 @@ class OccupancyNode(LifecycleNode):
             f"configured: {self.runtime.manifest.summary()} on {self.backend_name} (warm-up {warm_s:.2f} s,"
             f" {frozen} start-up objects frozen)"
         )
-        return super().on_configure(state)
 
     def _load_rig(self, config):
         from calibration import load_rig

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from calibration import CameraRig, camera_from_camera_info
+from ros_node.spinning import without_event_handlers
 from runtime.errors import EasyOccError
 
 
@@ -49,7 +50,14 @@ def wait_for_camera_info_rig(node, info_topics: dict, extrinsics: CameraRig, qos
                 complete.set()
 
     subscriptions = [
-        node.create_subscription(CameraInfo, topic, lambda msg, n=name: on_info(n, msg), qos, callback_group=group)
+        node.create_subscription(
+            CameraInfo,
+            topic,
+            lambda msg, n=name: on_info(n, msg),
+            qos,
+            callback_group=group,
+            event_callbacks=without_event_handlers(),  # destroyed below, while the executor spins
+        )
         for name, topic in info_topics.items()
     ]
     try:

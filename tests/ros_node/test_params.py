@@ -103,3 +103,30 @@ def test_cli_fails_with_one_line_error_for_a_bad_model(ros_domain, tmp_path):
         assert f"parameter model_path: file not found: {tmp_path / 'missing.onnx'}" in proc.output
     finally:
         proc.close()
+
+
+def test_unexpected_configure_error_is_logged_and_fails_the_transition(ros_context, model_file, capfd):
+    """rclpy swallows a transition callback's exception; the node logs it (type, message, traceback)."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+    from rclpy.parameter import Parameter
+
+    from ros_node.node import OccupancyNode
+
+    node = OccupancyNode(
+        "configure_probe",
+        context=ros_context,
+        parameter_overrides=[Parameter("model_path", value=model_file), Parameter("autostart", value=False)],
+    )
+    try:
+
+        def broken_rig(config):
+            raise RuntimeError("rig source exploded")
+
+        node._load_rig = broken_rig
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert node.runtime is None and node._publishers_out == {} and node._diag_timer is None
+        log = capfd.readouterr().err
+        assert "configure failed: unexpected RuntimeError: rig source exploded" in log
+        assert "in broken_rig" in log  # the traceback, so that the bug can be found
+    finally:
+        node.destroy_node()
