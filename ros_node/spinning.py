@@ -6,7 +6,8 @@ executor builds its wait set in another, the entity's QoS event handler may alre
 The node destroys entities from executor threads (the CameraInfo subscriptions once the rig is
 built, the camera subscriptions on deactivate, the publishers on cleanup), so a plain `spin()` can
 end the process at a lifecycle transition. The destroyed entity is already gone from the node, so
-spinning again is safe; `spin_through_destroy_races` does that.
+spinning again is safe; `spin_through_destroy_races` does that. Upstream: ros2/rclpy issues 1142
+and 1206 (open for Humble, Iron and Jazzy).
 """
 
 from __future__ import annotations
