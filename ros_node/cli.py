@@ -15,7 +15,6 @@ import yaml
 
 from ros_node import memory
 from ros_node.dds_profile import apply_large_data_profile
-from ros_node.spinning import spin_through_destroy_races
 from runtime.errors import EasyOccError
 
 USAGE = """usage: easyocc ros <run|play> [options]
@@ -129,6 +128,8 @@ def run(argv: list[str]) -> int:
 
 def _spin_until_done(node, executor, duration_s: float, stats_path) -> int:
     import rclpy
+
+    from ros_node.spinning import spin_through_destroy_races
 
     try:
         from rclpy.executors import ExternalShutdownException

@@ -68,3 +68,20 @@ def test_ros_node_never_imports_torch_training_or_export():
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in ("torch", "training", "export"), f"{path.name} imports {name}"
+
+
+def test_ros_help_and_parameter_parsing_need_no_rclpy():
+    """`easyocc ros --help` works and ros_node.cli imports where rclpy is missing (its rclpy imports stay lazy)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['rclpy'] = None\n"  # any `import rclpy...` now raises ImportError
+        "from easyocc.cli import main\n"
+        "assert main(['ros', '--help']) == 0\n"
+        "import ros_node.cli\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "easyocc ros <run|play>" in done.stdout and done.stdout.endswith("ok\n")
