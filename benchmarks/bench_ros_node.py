@@ -27,8 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-from ros_node.cli import add_param_option
+from ros_node.cli import add_param_option, split_parameter
+from ros_node.params import PARAMETERS
 from runtime.bench_cli import percentiles
+from runtime.errors import EasyOccError
 
 PROJECT = Path(__file__).resolve().parents[1]
 SERIES = {
@@ -73,9 +75,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more, got {args.warmup}")
-    for param in args.param:
-        if ":=" not in param:
-            parser.error(f"--param expects NAME:=VALUE, got '{param}'")
+    for param in args.param:  # before any process starts; the node parses the value itself
+        try:
+            split_parameter(param, PARAMETERS)
+        except EasyOccError as exc:
+            parser.error(str(exc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")

@@ -29,15 +29,21 @@ def add_param_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help=help_text)
 
 
-def _parse_parameter(text: str, defaults: dict):
-    """'name:=value' -> rclpy Parameter, value parsed as YAML and coerced to the declared type."""
-    from rclpy.parameter import Parameter
-
+def split_parameter(text: str, defaults: dict) -> tuple[str, str]:
+    """'name:=value' -> (name, raw value) for a parameter declared in `defaults`; no ROS needed."""
     name, sep, raw = text.partition(":=")
     if not sep:
         raise EasyOccError(f"parameter '{text}': expected name:=value")
     if name not in defaults:
         raise EasyOccError(f"unknown parameter '{name}'; known: {', '.join(defaults)}")
+    return name, raw
+
+
+def _parse_parameter(text: str, defaults: dict):
+    """'name:=value' -> rclpy Parameter, value parsed as YAML and coerced to the declared type."""
+    from rclpy.parameter import Parameter
+
+    name, raw = split_parameter(text, defaults)
     default = defaults[name][0]
     value = yaml.safe_load(raw) if raw.strip() else ""
     try:

@@ -81,12 +81,9 @@ class OccupancyNode(LifecycleNode):
         try:
             self._configure()
         except Exception as exc:  # rclpy would turn it into ERROR without a word: say what it was
-            if isinstance(exc, EasyOccError):
-                self.get_logger().error(f"configure failed: {exc}")
-            else:
-                self.get_logger().error(
-                    f"configure failed: unexpected {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
-                )
+            expected = isinstance(exc, EasyOccError)  # one line; anything else is a bug: type and traceback
+            detail = str(exc) if expected else f"unexpected {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+            self.get_logger().error(f"configure failed: {detail}")
             self._destroy_outputs()
             self._release_runtime()
             return TransitionCallbackReturn.FAILURE

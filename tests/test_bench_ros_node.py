@@ -31,7 +31,12 @@ def test_node_parameter_without_assignment_is_refused():
         [sys.executable, str(SCRIPT), "--data", "nowhere", "-p", "keep_heap=false"], capture_output=True, text=True
     )
     assert done.returncode == 2
-    assert "--param expects NAME:=VALUE, got 'keep_heap=false'" in done.stderr
+    assert "parameter 'keep_heap=false': expected name:=value" in done.stderr
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", "nowhere", "-p", "keep_heep:=false"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "unknown parameter 'keep_heep'; known: model_path," in done.stderr
 
 
 def test_table_states_steady_state_all_frames_and_the_first_frame():
