@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from runtime.nuscenes import NuScenesDataset
-from training.config import load_config
-from training.data import split_scenes
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+from easyocc.training.config import load_config
+from easyocc.training.data import split_scenes
 
 VARIANTS = {
     "a": "ground-truth labels",

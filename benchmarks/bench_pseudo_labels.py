@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from runtime.fileio import write_bytes_atomic, write_json_atomic
-from runtime.labels import read_labels
-from runtime.nuscenes import NuScenesDataset
-from training.pseudo.cache import ProviderCache
-from training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
-from training.pseudo.pipeline import PseudoLabelConfig, PseudoLabeler
-from training.pseudo.providers import build_depth, build_segmenter
+from easyocc.runtime.contract.fileio import write_bytes_atomic, write_json_atomic
+from easyocc.runtime.dataset.labels import read_labels
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+from easyocc.training.pseudo.cache import ProviderCache
+from easyocc.training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
+from easyocc.training.pseudo.pipeline import PseudoLabelConfig, PseudoLabeler
+from easyocc.training.pseudo.providers import build_depth, build_segmenter
 
 # name, segmenter, depth, config overrides
 ABLATIONS = (
@@ -137,7 +136,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.generate and not Path(args.data, "synth_config.json").is_file():
-        from training.synth import SynthConfig, generate_dataset
+        from easyocc.training.synth import SynthConfig, generate_dataset
 
         generate_dataset(args.data, SynthConfig(scenes=8, frames=15, image_size=(352, 128), seed=7))
     dataset = NuScenesDataset(args.data)

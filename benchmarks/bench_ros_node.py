@@ -27,10 +27,12 @@ import sys
 import time
 from pathlib import Path
 
-from ros_node.cli import add_param_option, split_parameter
-from ros_node.params import PARAMETERS
-from runtime.bench_cli import percentiles
-from runtime.errors import EasyOccError
+from easyocc.models import bundled_model
+from easyocc.ros_node.params import PARAMETERS
+from easyocc.runtime.contract.errors import EasyOccError
+
+from easyocc.commands.bench import percentiles
+from easyocc.commands.ros import add_param_option, split_parameter
 
 PROJECT = Path(__file__).resolve().parents[1]
 SERIES = {
@@ -63,7 +65,7 @@ def wait_for_text(process: subprocess.Popen, log: Path, text: str, timeout_s: fl
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="nuScenes-layout dataset played as camera topics")
-    parser.add_argument("--model", default=str(PROJECT / "models" / "demo" / "easyocc_compact_demo.onnx"))
+    parser.add_argument("--model", default=str(bundled_model(".onnx")))
     parser.add_argument("--out", default="runs/bench_ros")
     parser.add_argument("--compressed", action="store_true", help="JPEG CompressedImage instead of raw rgb8")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads in the node (0 = default)")

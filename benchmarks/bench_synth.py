@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from runtime.classes import CLASS_NAMES
-from training.synth import SynthConfig, SyntheticWorld, parse_size
+from easyocc.runtime.contract.classes import CLASS_NAMES
+from easyocc.training.synth import SynthConfig, SyntheticWorld, parse_size
 
 
 def main(argv=None) -> int:
@@ -72,8 +71,8 @@ def main(argv=None) -> int:
 
 def histogram_only(config: SynthConfig, out=None) -> int:
     """Class histogram of the semantics grid at key frames 0, 10, 20, ... of every scene (no rendering)."""
-    from calibration import invert_transform
-    from training.synth import voxelize
+    from easyocc.calibration import invert_transform
+    from easyocc.training.synth import voxelize
 
     histogram = np.zeros(len(CLASS_NAMES), np.int64)
     frames = 0
@@ -105,7 +104,7 @@ def _print_histogram(histogram, what: str) -> None:
 
 def check(root, out=None) -> int:
     """Pixel/grid agreement, lidar-vs-depth error and the class histogram of a generated dataset."""
-    from training.synth.checks import class_histogram, lidar_depth_error, pixel_grid_agreement
+    from easyocc.training.synth.checks import class_histogram, lidar_depth_error, pixel_grid_agreement
 
     agreement = pixel_grid_agreement(root)
     errors = lidar_depth_error(root)

@@ -3,17 +3,17 @@
 Depends on numpy, OpenCV and PyYAML only.
 """
 
-from calibration.camera import Camera, CameraRig
-from calibration.errors import EasyOccError
-from calibration.geometry import (
+from easyocc.calibration.camera import Camera, CameraRig
+from easyocc.calibration.errors import EasyOccError
+from easyocc.calibration.geometry import (
     invert_transform,
     make_transform,
     quaternion_to_matrix,
     transform_from_nuscenes,
     transform_points,
 )
-from calibration.image_ops import resize_and_crop
-from calibration.rig_io import (
+from easyocc.calibration.image_ops import resize_and_crop
+from easyocc.calibration.rig_io import (
     camera_from_camera_info,
     camera_from_nuscenes,
     default_rig,
@@ -22,7 +22,7 @@ from calibration.rig_io import (
     rig_to_dict,
     save_rig,
 )
-from calibration.view_transform import ViewTransformTables, build_view_transform
+from easyocc.calibration.view_transform import ViewTransformTables, build_view_transform
 
 __all__ = [
     "Camera",

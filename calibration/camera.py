@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from calibration.errors import EasyOccError
-from calibration.geometry import check_rotation, invert_transform, transform_points
+from easyocc.calibration.errors import EasyOccError
+from easyocc.calibration.geometry import check_rotation, invert_transform, transform_points
 
 # OpenCV distortion models by number of coefficients: (k1 k2 p1 p2 [k3 [k4 k5 k6]]).
 _DISTORTION_LENGTHS = (0, 4, 5, 8)

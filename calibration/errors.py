@@ -1,7 +1,7 @@
 """The project's one error type.
 
 It lives in the lowest package so that every other package can raise it without breaking the
-import rules of design.md; `runtime.errors` re-exports it.
+import rules of design.md; `easyocc.runtime.contract.errors` re-exports it.
 """
 
 

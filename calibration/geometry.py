@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from calibration.errors import EasyOccError
+from easyocc.calibration.errors import EasyOccError
 
 
 def quaternion_to_matrix(q_wxyz) -> np.ndarray:

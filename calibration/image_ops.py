@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from calibration.camera import Camera
-from calibration.errors import EasyOccError
+from easyocc.calibration.camera import Camera
+from easyocc.calibration.errors import EasyOccError
 
 
 def resize_and_crop(

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
-from calibration.camera import Camera, CameraRig
-from calibration.errors import EasyOccError
-from calibration.geometry import make_transform, matrix_to_quaternion, quaternion_to_matrix
+from easyocc.calibration.camera import Camera, CameraRig
+from easyocc.calibration.errors import EasyOccError
+from easyocc.calibration.geometry import make_transform, matrix_to_quaternion, quaternion_to_matrix
 
 RIG_FILE_VERSION = 1
 DEFAULT_RIG_RESOURCE = "nuscenes_rig.yaml"

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from calibration.camera import CameraRig
-from calibration.errors import EasyOccError
+from easyocc.calibration.camera import CameraRig
+from easyocc.calibration.errors import EasyOccError
 
 # Sampling coordinate given to voxels a camera does not see: outside [-1, 1], so GridSample with
 # zero padding returns 0 there even before the weight masks it.

@@ -9,29 +9,29 @@ from __future__ import annotations
 import importlib
 import sys
 
-from calibration.errors import EasyOccError
+from easyocc.calibration.errors import EasyOccError
 
 # name -> (module implementing it, one-line help, extra that provides its dependencies)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": (
-        "runtime.demo",
+        "easyocc.commands.demo",
         "main job: synthetic scene -> bundled model (ONNX Runtime) -> latency table + preview",
         "base",
     ),
-    "calib": ("runtime.calib_cli", "camera rig checks: lidar-to-image overlay with motion compensation", "base"),
+    "calib": ("easyocc.commands.calib", "camera rig checks: lidar-to-image overlay with motion compensation", "base"),
     "synth": (
-        "training.synth.cli",
+        "easyocc.commands.synth",
         "generate a synthetic nuScenes-layout dataset with exact Occ3D ground truth",
         "base",
     ),
-    "labels": ("training.pseudo.cli", "build 3D pseudo-labels from foundation-model semantics and depth", "train"),
-    "train": ("training.train_cli", "train an EasyOcc model from (pseudo-)labels", "train"),
-    "eval": ("training.eval_cli", "evaluate a checkpoint with the Occ3D metric", "train"),
-    "report": ("training.report_cli", "FLOPs and parameters of the model variants", "train"),
-    "export": ("export.cli", "ONNX export with parity and lint; TensorRT engines", "export"),
-    "stream": ("runtime.stream_cli", "run the streaming runtime on a dataset or image folder", "base"),
-    "bench": ("runtime.bench_cli", "latency benchmark per stage and per backend, JSON output", "base"),
-    "ros": ("ros_node.cli", "run the ROS 2 node, or play a dataset as camera topics", "ros"),
+    "labels": ("easyocc.commands.labels", "build 3D pseudo-labels from foundation-model semantics and depth", "train"),
+    "train": ("easyocc.commands.train", "train an EasyOcc model from (pseudo-)labels", "train"),
+    "eval": ("easyocc.commands.eval", "evaluate a checkpoint with the Occ3D metric", "train"),
+    "report": ("easyocc.commands.report", "FLOPs and parameters of the model variants", "train"),
+    "export": ("easyocc.commands.export", "ONNX export with parity and lint; TensorRT engines", "export"),
+    "stream": ("easyocc.commands.stream", "run the streaming runtime on a dataset or image folder", "base"),
+    "bench": ("easyocc.commands.bench", "latency benchmark per stage and per backend, JSON output", "base"),
+    "ros": ("easyocc.commands.ros", "run the ROS 2 node, or play a dataset as camera topics", "ros"),
 }
 
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] in ("calibration", "runtime", "training", "export", "ros_node", "easyocc"):
+        if (exc.name or "").split(".")[0] == "easyocc":
             raise
         print(f"easyocc {name}: needs '{exc.name}', install it with: pip install 'easyocc[{extra}]'", file=sys.stderr)
         return 2

@@ -16,10 +16,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-
-from runtime.errors import EasyOccError
-from runtime.fileio import write_bytes_atomic, write_json_atomic
-from runtime.manifest import Manifest
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import write_bytes_atomic, write_json_atomic
+from easyocc.runtime.contract.manifest import Manifest
 
 
 class CalibrationFeeder:
@@ -49,7 +48,7 @@ class CalibrationFeeder:
 
     def next_batch(self, names) -> list[np.ndarray] | None:
         """Contiguous arrays for `names` in that order, or None when the frames (or the limit) run out."""
-        from export.feeds import check_feed
+        from easyocc.export.feeds import check_feed
 
         for name in names:
             self._spec(name)

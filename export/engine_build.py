@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from export.engine_cache import (
+from easyocc.export.engine_cache import (
     CacheDecision,
     default_engine_path,
     expected_engine_info,
     resolve_cache,
     write_engine,
 )
-from export.onnx_model import read_manifest, sha256_file
-from runtime.errors import EasyOccError
-from runtime.manifest import EngineInfo, Manifest
+from easyocc.export.onnx_model import read_manifest, sha256_file
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import EngineInfo, Manifest
 
 
 @dataclass
@@ -89,8 +89,8 @@ def build_or_reuse(
     verify_frames > 0 runs that many synthetic frames (with `rig`, default nuScenes) through the
     engine and through ONNX Runtime and fails when the class agreement is below `min_agreement`.
     """
-    from export.lint import lint_model, table_version_for
-    from export.trt_builder import build_engine, compute_capability, import_tensorrt
+    from easyocc.export.lint import lint_model, table_version_for
+    from easyocc.export.trt_builder import build_engine, compute_capability, import_tensorrt
 
     trt = import_tensorrt()
     report = lint_model(onnx_path, versions=(table_version_for(trt.__version__),))
@@ -106,7 +106,7 @@ def build_or_reuse(
     else:
         feeds = None
         if options.precision == "int8" and calib_data:
-            from export.feeds import dataset_feeds
+            from easyocc.export.feeds import dataset_feeds
 
             feeds = dataset_feeds(plan.manifest, calib_data, count=options.calibration_frames)
         built = build_engine(plan.onnx_path, options, plan.manifest, feeds, plan.info.onnx_sha256)
@@ -120,12 +120,12 @@ def build_or_reuse(
 
 def verify_engine(plan: EnginePlan, frames: int, min_agreement: float, rig=None) -> dict:
     """Engine vs ONNX Runtime on synthetic frames; raises when agreement < min_agreement."""
-    from calibration import default_rig
-    from export.feeds import synthetic_feeds
-    from export.onnx_export import onnxruntime_session, run_session
-    from export.parity import ParityReport
-    from export.trt_runner import TrtRunner
-    from runtime.manifest import OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
+    from easyocc.calibration import default_rig
+    from easyocc.export.feeds import synthetic_feeds
+    from easyocc.export.onnx_export import onnxruntime_session, run_session
+    from easyocc.export.parity import ParityReport
+    from easyocc.export.trt_runner import TrtRunner
+    from easyocc.runtime.contract.manifest import OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
 
     feeds = synthetic_feeds(plan.manifest, rig or default_rig(), frames)
     session = onnxruntime_session(plan.onnx_path)

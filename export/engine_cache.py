@@ -13,10 +13,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from export.onnx_model import sha256_file
-from runtime.errors import EasyOccError
-from runtime.fileio import write_bytes_atomic, write_json_atomic
-from runtime.manifest import EngineInfo, Manifest
+from easyocc.export.onnx_model import sha256_file
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import write_bytes_atomic, write_json_atomic
+from easyocc.runtime.contract.manifest import EngineInfo, Manifest
 
 PRECISIONS = ("fp32", "fp16", "int8")
 SIDECAR_SUFFIX = ".json"

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-
-from calibration import CameraRig
-from runtime.errors import EasyOccError
-from runtime.manifest import INPUT_IMAGES, INPUT_VT_UV, INPUT_VT_WEIGHTS, Manifest
-from runtime.preprocess import read_image, resize_to_network
-from runtime.view_feed import view_transform_feed
+from easyocc.calibration import CameraRig
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import INPUT_IMAGES, INPUT_VT_UV, INPUT_VT_WEIGHTS, Manifest
+from easyocc.runtime.contract.preprocess import read_image, resize_to_network
+from easyocc.runtime.contract.view_feed import view_transform_feed
 
 _NUMPY_DTYPES = {"uint8": np.uint8, "float32": np.float32, "float16": np.float16, "int32": np.int32}
 
@@ -57,7 +56,7 @@ def dataset_feeds(manifest: Manifest, root, count: int | None = None, stride: in
     camera order; tables come from each sample's own rig (computed once per distinct rig).
     A sample lacking one of the model's cameras is skipped.
     """
-    from runtime.nuscenes import NuScenesDataset
+    from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 
     dataset = NuScenesDataset(root)
     samples = dataset.samples()[:: max(1, int(stride))]

@@ -17,9 +17,8 @@ import copy
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from export.parity import ParityReport
-from runtime.manifest import INPUT_VT_UV, INPUT_VT_WEIGHTS
+from easyocc.export.parity import ParityReport
+from easyocc.runtime.contract.manifest import INPUT_VT_UV, INPUT_VT_WEIGHTS
 
 FLOAT16_MAX = 65504.0
 
@@ -90,8 +89,7 @@ def _peak(value) -> float:
 def check_fp16(model, feeds, num_classes: int) -> Fp16Report:
     """Run the float32 and float16-emulated model on every (source, feed) pair."""
     import torch
-
-    from export.wrapper import DeployWrapper, reference_outputs
+    from easyocc.export.wrapper import DeployWrapper, reference_outputs
 
     fp32 = DeployWrapper(model, num_classes).eval()
     peaks: dict[str, float] = {}

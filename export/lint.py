@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from export.onnx_model import default_opset, load_onnx, node_label, tensor_types
-from runtime.errors import EasyOccError
+from easyocc.export.onnx_model import default_opset, load_onnx, node_label, tensor_types
+from easyocc.runtime.contract.errors import EasyOccError
 
 TABLE_RESOURCE = "tensorrt_onnx_ops.json"
 ALL_VERSIONS = ("8.5", "8.6", "10.x")

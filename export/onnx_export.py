@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from export.onnx_model import embed_manifest, sha256_file
-from runtime.errors import EasyOccError
-from runtime.fileio import atomic_path
-from runtime.manifest import Manifest
+from easyocc.export.onnx_model import embed_manifest, sha256_file
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import atomic_path
+from easyocc.runtime.contract.manifest import Manifest
 
 OPSET = 17
 _ONNX_DTYPES = {"uint8": 2, "float32": 1, "float16": 10, "int32": 6}
@@ -60,8 +59,7 @@ def to_onnx_proto(model, manifest: Manifest, opset: int = OPSET):
     """Trace the deploy-wrapped `model` to an ONNX ModelProto with the manifest's tensor names."""
     import onnx
     import torch
-
-    from export.wrapper import DeployWrapper
+    from easyocc.export.wrapper import DeployWrapper
 
     wrapper = model if isinstance(model, DeployWrapper) else DeployWrapper(model, len(manifest.class_names))
     wrapper = wrapper.eval()
@@ -173,7 +171,7 @@ def onnxruntime_session(path, threads: int | None = None):
 
 def run_session(session, feed: dict) -> tuple[np.ndarray, np.ndarray]:
     """(semantics, confidence) from an ORT session for one feed."""
-    from runtime.manifest import OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
+    from easyocc.runtime.contract.manifest import OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
 
     semantics, confidence = session.run([OUTPUT_SEMANTICS, OUTPUT_CONFIDENCE], feed)
     return semantics, confidence

@@ -1,6 +1,6 @@
 """Small helpers around an ONNX ModelProto: loading, hashing, the embedded manifest, tensor types.
 
-Imports `onnx` lazily so that `export.engine_cache` and the CLI's help work without it.
+Imports `onnx` lazily so that `easyocc.export.engine_cache` and the CLI's help work without it.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from runtime.errors import EasyOccError
-from runtime.manifest import ONNX_METADATA_KEY, Manifest
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import ONNX_METADATA_KEY, Manifest
 
 
 def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 DEFAULT_MIN_AGREEMENT = 0.999
 
@@ -130,10 +129,10 @@ def compare_onnx_to_torch(
     report: ParityReport | None = None,
 ) -> ParityReport:
     """Run every (source, feed) pair through torch eager and ONNX Runtime and add it to a report."""
-    from export.feeds import check_feed
-    from export.onnx_export import onnxruntime_session, run_session
-    from export.onnx_model import read_manifest
-    from export.wrapper import DeployWrapper, reference_outputs
+    from easyocc.export.feeds import check_feed
+    from easyocc.export.onnx_export import onnxruntime_session, run_session
+    from easyocc.export.onnx_model import read_manifest
+    from easyocc.export.wrapper import DeployWrapper, reference_outputs
 
     manifest = read_manifest(onnx_path)
     session = onnxruntime_session(onnx_path, threads)

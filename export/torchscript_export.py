@@ -3,7 +3,7 @@
 The traced module is the same `DeployWrapper` the ONNX export traces (uint8 images and the
 view-transform tables in; uint8 semantics and confidence out), so `easyocc bench` can put torch
 (CPU or CUDA) beside ONNX Runtime and TensorRT on identical inputs. The manifest travels inside the
-file as the TorchScript extra file `easyocc_manifest`, where `runtime.backends.torch_runner` reads it.
+file as the TorchScript extra file `easyocc_manifest`, where `easyocc.runtime.backends.torch_runner` reads it.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from export.onnx_export import example_inputs
-from export.parity import ParityReport
-from export.wrapper import DeployWrapper, reference_outputs
-from runtime.fileio import atomic_path
-from runtime.manifest import ONNX_METADATA_KEY, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS, Manifest
+from easyocc.export.onnx_export import example_inputs
+from easyocc.export.parity import ParityReport
+from easyocc.export.wrapper import DeployWrapper, reference_outputs
+from easyocc.runtime.contract.fileio import atomic_path
+from easyocc.runtime.contract.manifest import ONNX_METADATA_KEY, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS, Manifest
 
 
 def export_torchscript(model, manifest: Manifest, out) -> Path:
@@ -37,7 +37,7 @@ def compare_torchscript(model, path, feeds, num_classes: int) -> ParityReport:
 
     Tracing must not change a single class, so the report requires 100 % agreement.
     """
-    from runtime.backends import create_runner
+    from easyocc.runtime.backends import create_runner
 
     report = ParityReport(min_agreement=1.0, candidate="TorchScript (runtime torch runner, CPU)")
     with create_runner(path, "torch") as runner:

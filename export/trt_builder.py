@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from export.calibrator import CalibrationCache, CalibrationFeeder, make_entropy_calibrator
-from export.engine_cache import check_precision
-from runtime.errors import EasyOccError
+from easyocc.export.calibrator import CalibrationCache, CalibrationFeeder, make_entropy_calibrator
+from easyocc.export.engine_cache import check_precision
+from easyocc.runtime.contract.errors import EasyOccError
 
 DEFAULT_WORKSPACE_MIB = 2048
 
@@ -150,7 +150,7 @@ def build_engine(
     """Parse `onnx_path` and build a serialized engine. For INT8, `calibration_feeds` (an iterable of
     feeds of real preprocessed frames) and `manifest` are required unless a valid calibration cache
     exists."""
-    from runtime.fileio import write_bytes_atomic
+    from easyocc.runtime.contract.fileio import write_bytes_atomic
 
     trt = import_tensorrt()
     onnx_path = Path(onnx_path)

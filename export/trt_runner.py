@@ -12,8 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 
 class TrtRunner:
@@ -24,7 +23,7 @@ class TrtRunner:
         self._active = False
 
     def __enter__(self) -> TrtRunner:
-        from export.trt_builder import import_tensorrt
+        from easyocc.export.trt_builder import import_tensorrt
 
         trt = import_tensorrt()
         import pycuda.autoinit  # noqa: F401  (creates the CUDA context)

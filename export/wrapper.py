@@ -14,9 +14,8 @@ TensorRT accepts a UINT8 tensor.
 from __future__ import annotations
 
 import torch
+from easyocc.runtime.contract.errors import EasyOccError
 from torch import nn
-
-from runtime.errors import EasyOccError
 
 
 class DeployWrapper(nn.Module):
@@ -56,7 +55,7 @@ def semantics_and_confidence(logits: torch.Tensor, class_ids: torch.Tensor):
 
 def reference_outputs(model: nn.Module, feed: dict, num_classes: int):
     """Torch eager outputs of the wrapped model for one numpy feed: (semantics u8, confidence f32) numpy."""
-    from runtime.manifest import INPUT_IMAGES, INPUT_VT_UV, INPUT_VT_WEIGHTS
+    from easyocc.runtime.contract.manifest import INPUT_IMAGES, INPUT_VT_UV, INPUT_VT_WEIGHTS
 
     wrapper = model if isinstance(model, DeployWrapper) else DeployWrapper(model, num_classes)
     wrapper.eval()

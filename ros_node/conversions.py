@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
-from ros_node.images import byte_array, set_array_field, zero_bytes
-from runtime.classes import CLASS_NAMES, FREE, PALETTE
-from runtime.errors import EasyOccError
-from runtime.grid import GridSpec
+from easyocc.ros_node.images import byte_array, set_array_field, zero_bytes
+from easyocc.runtime.contract.classes import CLASS_NAMES, FREE, PALETTE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import GridSpec
 
 GRID_LAYOUT = "mono8 slice montage: height = Z*Y, width = X, pixel (k*Y + j, i) = class of voxel (i, j, k)"
 GRID_INFO_FORMAT = "easyocc-grid-info/1"
@@ -39,9 +38,8 @@ _ROS_TO_NUMPY = {1: "i1", 2: "u1", 3: "<i2", 4: "<u2", 5: "<i4", 6: "<u4", 7: "<
 
 def make_header(stamp_us: int, frame_id: str):
     """std_msgs/Header with a microsecond stamp."""
+    from easyocc.ros_node.images import us_to_stamp
     from std_msgs.msg import Header
-
-    from ros_node.images import us_to_stamp
 
     header = Header()
     us_to_stamp(stamp_us, header.stamp)

@@ -12,8 +12,8 @@ import math
 import threading
 import time
 
-from runtime.frames import SUPERSEDED
-from runtime.timing import DropCounter, LatencyStats
+from easyocc.runtime.contract.frames import SUPERSEDED
+from easyocc.runtime.timing import DropCounter, LatencyStats
 
 OK, WARN, ERROR = 0, 1, 2
 # Latency series reported: node added latency (last image receipt -> outputs published), the part

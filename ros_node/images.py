@@ -3,7 +3,7 @@
 Incoming images are validated here (encoding, size, buffer length) and turned into the runtime's
 `CameraImage`; a bad message raises `FrameError` with the reason it is counted under. Raw images are
 wrapped without copying where the layout allows; compressed ones keep their bytes and are decoded by
-the runtime in the worker thread (runtime.engine), never in a subscription callback.
+the runtime in the worker thread (easyocc.runtime.occupancy), never in a subscription callback.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import array
 
 import cv2
 import numpy as np
-
-from runtime.frames import CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError
+from easyocc.runtime.contract.frames import CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError
 
 # Drop reason of a raw image whose encoding the node cannot turn into RGB (ROS-specific).
 UNSUPPORTED_ENCODING = "unsupported_encoding"

@@ -25,8 +25,7 @@ import gc
 import sys
 
 import numpy as np
-
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1

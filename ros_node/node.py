@@ -1,6 +1,6 @@
 """The EasyOcc lifecycle node: six camera topics in, occupancy topics and /diagnostics out.
 
-A thin node over ROS-free parts (ros_node.sync, .images, .conversions, .diagnostics, runtime/):
+A thin node over ROS-free parts (easyocc.ros_node.sync, .images, .conversions, .diagnostics, runtime/):
 - on_configure: validate parameters, build the rig (file, or CameraInfo + extrinsics), load the
   runtime (model or engine), create the publishers; on_activate: subscribe and start the worker.
 - Callbacks only validate and group images (ApproximateSync) and put the group into a one-slot
@@ -17,24 +17,31 @@ import traceback
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
+from easyocc.ros_node import conversions, memory
+from easyocc.ros_node.diagnostics import (
+    INFERENCE,
+    NODE_LATENCY,
+    OVERHEAD,
+    PUBLISH,
+    QUEUE_WAIT,
+    Health,
+    diagnostic_array,
+)
+from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw
+from easyocc.ros_node.params import declare_parameters, read_config
+from easyocc.ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
+from easyocc.ros_node.rig_source import wait_for_camera_info_rig
+from easyocc.ros_node.sync import ApproximateSync, NewestFrameBuffer
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import BACKEND_ERROR, SINK_ERROR, SUPERSEDED, FrameError, FrameSet
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-
-from ros_node import conversions, memory
-from ros_node.diagnostics import INFERENCE, NODE_LATENCY, OVERHEAD, PUBLISH, QUEUE_WAIT, Health, diagnostic_array
-from ros_node.images import camera_image_from_compressed, camera_image_from_raw
-from ros_node.params import declare_parameters, read_config
-from ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
-from ros_node.rig_source import wait_for_camera_info_rig
-from ros_node.sync import ApproximateSync, NewestFrameBuffer
-from runtime.errors import EasyOccError
-from runtime.frames import BACKEND_ERROR, SINK_ERROR, SUPERSEDED, FrameError, FrameSet
 
 DIAGNOSTICS_TICK_S = 0.1  # staleness is checked this often; messages go out on change or every period
 
 
 class OccupancyNode(LifecycleNode):
-    """Lifecycle node around runtime.engine.OccupancyRuntime (see the module docstring)."""
+    """Lifecycle node around easyocc.runtime.occupancy.OccupancyRuntime (see the module docstring)."""
 
     def __init__(self, node_name: str = "easyocc", **kwargs):
         super().__init__(node_name, **kwargs)
@@ -90,7 +97,7 @@ class OccupancyNode(LifecycleNode):
         return super().on_configure(state)
 
     def _configure(self) -> None:
-        from runtime.engine import OccupancyRuntime
+        from easyocc.runtime.occupancy import OccupancyRuntime
 
         self.config = config = read_config(self)
         rig = self._load_rig(config)
@@ -134,7 +141,7 @@ class OccupancyNode(LifecycleNode):
         )
 
     def _load_rig(self, config):
-        from calibration import load_rig
+        from easyocc.calibration import load_rig
 
         if config.rig_source == "camera_info":
             extrinsics = load_rig(config.extrinsics_file)
@@ -339,9 +346,8 @@ class OccupancyNode(LifecycleNode):
         """Build and serialize every enabled output once for a grid with all voxels occupied (the largest
         messages possible), without publishing: the first frame then does not pay for loading the type
         support and first-touch buffers (~10 ms more for the first PointCloud2 of the bundled model)."""
+        from easyocc.runtime.postprocess import occupied_voxels
         from rclpy.serialization import serialize_message
-
-        from runtime.postprocess import occupied_voxels
 
         grid = self.runtime.grid
         semantics = np.zeros(grid.shape, np.uint8)
@@ -390,7 +396,7 @@ class OccupancyNode(LifecycleNode):
 
 
 class _PyLogger:
-    """Adapts an rclpy logger to the logging.Logger calls runtime.timing.DropCounter makes."""
+    """Adapts an rclpy logger to the logging.Logger calls easyocc.runtime.timing.DropCounter makes."""
 
     def __init__(self, logger):
         self._logger = logger

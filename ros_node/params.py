@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 BACKENDS = ("onnxruntime", "tensorrt")
 RIG_SOURCES = ("file", "camera_info")

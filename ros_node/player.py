@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 PREFETCH_MESSAGES = 18  # three key frames of six cameras
 
@@ -32,7 +32,7 @@ class PlayItem:
 
 def play_items(data_root, scene: str | None = None, max_frames: int | None = None) -> list[PlayItem]:
     """Camera images of the dataset's key frames (one scene or all) sorted by recorded stamp."""
-    from runtime.nuscenes import NuScenesDataset
+    from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 
     dataset = NuScenesDataset(data_root)
     samples = dataset.samples(scene)
@@ -50,9 +50,8 @@ def play_items(data_root, scene: str | None = None, max_frames: int | None = Non
 
 def camera_info_msg(camera, stamp_us: int, frame_id: str):
     """sensor_msgs/CameraInfo of a calibration.Camera (plumb_bob, zero distortion when it has none)."""
+    from easyocc.ros_node.images import us_to_stamp
     from sensor_msgs.msg import CameraInfo
-
-    from ros_node.images import us_to_stamp
 
     msg = CameraInfo()
     us_to_stamp(stamp_us, msg.header.stamp)
@@ -81,8 +80,8 @@ def camera_info_msg(camera, stamp_us: int, frame_id: str):
 
 
 def _image_msg(item: PlayItem, compressed: bool):
-    from ros_node.images import encoded_to_compressed_msg, rgb_to_raw_msg
-    from runtime.preprocess import read_image
+    from easyocc.ros_node.images import encoded_to_compressed_msg, rgb_to_raw_msg
+    from easyocc.runtime.contract.preprocess import read_image
 
     frame_id = item.channel.lower()
     if compressed:

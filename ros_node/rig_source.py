@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import threading
 
-from calibration import CameraRig, camera_from_camera_info
-from ros_node.spinning import without_event_handlers
-from runtime.errors import EasyOccError
+from easyocc.calibration import CameraRig, camera_from_camera_info
+from easyocc.ros_node.spinning import without_event_handlers
+from easyocc.runtime.contract.errors import EasyOccError
 
 
 def camera_info_to_dict(msg) -> dict:

@@ -17,8 +17,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from runtime.errors import EasyOccError
-from runtime.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, FrameError
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, FrameError
 
 
 @dataclass
@@ -38,7 +38,7 @@ class SyncedGroup:
 
     @property
     def stamp_us(self) -> int:
-        """The newest camera stamp (the frame's capture time, as runtime.frames.FrameSet uses)."""
+        """The newest camera stamp (the frame's capture time, as easyocc.runtime.contract.frames.FrameSet uses)."""
         return max(e.stamp_us for e in self.entries.values())
 
     @property

@@ -5,12 +5,12 @@ Base dependencies only (numpy, OpenCV, PyYAML, ONNX Runtime); TensorRT, pycuda a
 imported lazily inside their backends.
 """
 
-from runtime.classes import CLASS_NAMES, DYNAMIC_CLASSES, FREE, NUM_CLASSES, PALETTE
-from runtime.errors import EasyOccError
-from runtime.grid import OCC3D_NUSCENES, GridSpec
-from runtime.labels import OccLabels, labels_path, read_labels, write_labels
-from runtime.manifest import Manifest
-from runtime.metric import OccMetric
+from easyocc.runtime.contract.classes import CLASS_NAMES, DYNAMIC_CLASSES, FREE, NUM_CLASSES, PALETTE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import OCC3D_NUSCENES, GridSpec
+from easyocc.runtime.contract.manifest import Manifest
+from easyocc.runtime.dataset.labels import OccLabels, labels_path, read_labels, write_labels
+from easyocc.runtime.dataset.metric import OccMetric
 
 __all__ = [
     "CLASS_NAMES",

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.errors import EasyOccError
-from runtime.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, CameraImage, FrameError, FrameSet
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import (
+    MISSING_CAMERA,
+    OUT_OF_SYNC,
+    STAMP_BACKWARDS,
+    CameraImage,
+    FrameError,
+    FrameSet,
+)
 
 MISSING_POLICIES = ("drop", "zero")
 

@@ -12,10 +12,10 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from runtime.engine import OccupancyResult, OccupancyRuntime
-from runtime.errors import EasyOccError
-from runtime.frames import SINK_ERROR, SUPERSEDED, FrameError, FrameSet
-from runtime.timing import FrameTiming, now_s
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import SINK_ERROR, SUPERSEDED, FrameError, FrameSet
+from easyocc.runtime.occupancy import OccupancyResult, OccupancyRuntime
+from easyocc.runtime.timing import FrameTiming, now_s
 
 log = logging.getLogger("easyocc.runtime")
 

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from runtime.classes import CLASS_ID, FREE, PALETTE
-from runtime.errors import EasyOccError
-from runtime.grid import GridSpec
+from easyocc.runtime.contract.classes import CLASS_ID, FREE, PALETTE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import GridSpec
 
 # Classes a vehicle may drive or stand on: not obstacles in the BEV grid.
 GROUND_CLASSES: tuple[int, ...] = tuple(CLASS_ID[n] for n in ("driveable_surface", "other_flat", "sidewalk", "terrain"))
@@ -128,7 +127,7 @@ def band_observed(observed: np.ndarray, grid: GridSpec, z_band_m: tuple[float, f
 def topdown_image(semantics: np.ndarray, observed: np.ndarray | None = None, scale: int = 2) -> np.ndarray:
     """RGB uint8 [X*scale, Y*scale, 3] seen from above, x forward pointing up, y left pointing left.
 
-    Each column shows the colour (runtime.classes.PALETTE) of its highest non-free voxel, shaded by
+    Each column shows the colour (easyocc.runtime.contract.classes.PALETTE) of its highest non-free voxel, shaded by
     height; empty columns are dark grey, columns never observed black.
     """
     if semantics.ndim != 3:

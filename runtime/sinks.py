@@ -10,10 +10,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from runtime.errors import EasyOccError
-from runtime.fileio import atomic_path, write_bytes_atomic
-from runtime.postprocess import topdown_image
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import atomic_path, write_bytes_atomic
+from easyocc.runtime.postprocess import topdown_image
 
 
 class Sink:

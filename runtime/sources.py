@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from calibration import CameraRig
-from runtime.errors import EasyOccError
-from runtime.frames import CameraImage, FrameSet
-from runtime.nuscenes import NuScenesDataset
+from easyocc.calibration import CameraRig
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import CameraImage, FrameSet
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 

@@ -21,7 +21,7 @@ def nuscenes_root() -> Path:
 
 @pytest.fixture(scope="session")
 def nuscenes_dataset(nuscenes_root):
-    from runtime.nuscenes import NuScenesDataset
+    from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 
     return NuScenesDataset(nuscenes_root)
 
@@ -38,7 +38,7 @@ def occ3d_files() -> list[Path]:
 def synth_root(tmp_path_factory) -> Path:
     """A tiny synthetic dataset (1 scene, 3 key frames, 352x128 images) in the nuScenes layout with
     Occ3D labels (gts/) and per-image depth/semantic/instance ground truth; generated once per session."""
-    from training.synth import SynthConfig, generate_dataset
+    from easyocc.training.synth import SynthConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("synth")
     return generate_dataset(root, SynthConfig(scenes=1, frames=3, image_size=(352, 128), seed=0), progress=False)

@@ -24,8 +24,8 @@ def run_blocked(
 
 def test_runtime_and_calibration_import_without_heavy_dependencies():
     result = run_blocked(
-        "import runtime, calibration, runtime.nuscenes, runtime.metric, runtime.calib_cli, runtime.view_feed\n"
-        "import sys; heavy = [m for m in ('torch', 'rclpy', 'training', 'export') if m in sys.modules]\n"
+        "import runtime, easyocc.calibration, easyocc.runtime.dataset.nuscenes, easyocc.runtime.dataset.metric, easyocc.commands.calib, easyocc.runtime.contract.view_feed\n"
+        "import sys; heavy = [m for m in ('torch', 'rclpy', 'easyocc.training', 'easyocc.export') if m in sys.modules]\n"
         "print('heavy:', heavy)\n"
     )
     assert result.returncode == 0, result.stderr

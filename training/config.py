@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-
-from runtime.errors import EasyOccError
-from training.model.config import ModelConfig
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.training.model.config import ModelConfig
 
 
 @dataclass(frozen=True)

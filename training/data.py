@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from calibration import CameraRig, build_view_transform, resize_and_crop
-from runtime.errors import EasyOccError
-from runtime.labels import read_labels
-from runtime.nuscenes import NuScenesDataset, Sample
-from runtime.preprocess import read_image, resize_to_network
-from training.model.config import ModelConfig
+from easyocc.calibration import CameraRig, build_view_transform, resize_and_crop
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.preprocess import read_image, resize_to_network
+from easyocc.runtime.dataset.labels import read_labels
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset, Sample
+from easyocc.training.model.config import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,9 @@ import math
 
 import numpy as np
 import torch
+from easyocc.runtime.contract.classes import NUM_CLASSES
+from easyocc.runtime.contract.errors import EasyOccError
 from torch.nn import functional as F  # noqa: N812 (the torch convention)
-
-from runtime.classes import NUM_CLASSES
-from runtime.errors import EasyOccError
 
 
 def class_weights_from_counts(counts, c: float = 1.02) -> np.ndarray:

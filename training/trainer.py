@@ -17,15 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from runtime.errors import EasyOccError
-from runtime.fileio import write_json_atomic
-from runtime.nuscenes import NuScenesDataset
-from training.config import TrainConfig
-from training.data import OccDataset, split_scenes
-from training.losses import class_weights_from_counts, count_classes, occupancy_loss
-from training.model import ModelConfig, build_model, read_checkpoint, save_checkpoint
-from training.model.backbone import load_pretrained
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import write_json_atomic
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+from easyocc.training.config import TrainConfig
+from easyocc.training.data import OccDataset, split_scenes
+from easyocc.training.losses import class_weights_from_counts, count_classes, occupancy_loss
+from easyocc.training.model import ModelConfig, build_model, read_checkpoint, save_checkpoint
+from easyocc.training.model.backbone import load_pretrained
 
 
 def learning_rate(step: int, optim) -> float:
@@ -309,7 +308,7 @@ def _log_row(path: Path, row: dict, writer) -> None:
 
 def _periodic_eval(config, model, val_scenes, device, step, writer, out_dir, master, ddp) -> dict:
     """Evaluate on the held-out scenes on rank 0 while the other ranks wait."""
-    from training.eval_cli import evaluate
+    from easyocc.training.evaluate import evaluate
 
     results = {}
     if master:

@@ -28,7 +28,7 @@ ARGUMENTS = {
 
 
 def _large_data_profile_path() -> str:
-    from ros_node.dds_profile import profile_path
+    from easyocc.ros_node.dds_profile import profile_path
 
     return str(profile_path())
 

@@ -1,15 +1,15 @@
 """Inference backends as runners (activate / infer / deactivate): ONNX Runtime, TensorRT, torch.
 
 Only this package's factory decides which library to import, and each backend imports its library
-lazily, so `import runtime.backends` needs none of them.
+lazily, so `import easyocc.runtime.backends` needs none of them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.backends.base import Runner, check_feed
-from runtime.errors import EasyOccError
+from easyocc.runtime.backends.base import Runner, check_feed
+from easyocc.runtime.contract.errors import EasyOccError
 
 BACKENDS = ("onnxruntime", "tensorrt", "torch")
 
@@ -17,15 +17,15 @@ BACKENDS = ("onnxruntime", "tensorrt", "torch")
 def create_runner(model_path, backend: str = "onnxruntime", threads: int | None = None, **options) -> Runner:
     """A (not yet active) runner for `model_path` on `backend`; options go to the runner's constructor."""
     if backend == "onnxruntime":
-        from runtime.backends.onnxruntime_runner import OnnxRuntimeRunner
+        from easyocc.runtime.backends.onnxruntime_runner import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(model_path, threads=threads, **options)
     if backend == "tensorrt":
-        from runtime.backends.tensorrt_runner import TensorRTRunner
+        from easyocc.runtime.backends.tensorrt_runner import TensorRTRunner
 
         return TensorRTRunner(model_path, **options)
     if backend == "torch":
-        from runtime.backends.torch_runner import TorchRunner
+        from easyocc.runtime.backends.torch_runner import TorchRunner
 
         return TorchRunner(model_path, threads=threads, **options)
     raise EasyOccError(f"unknown backend '{backend}' (choose from {', '.join(BACKENDS)})")

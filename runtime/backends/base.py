@@ -9,9 +9,8 @@ Inputs that stay constant for a rig (the view-transform tables) may be given onc
 from __future__ import annotations
 
 import numpy as np
-
-from runtime.errors import EasyOccError
-from runtime.manifest import Manifest, TensorSpec
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import Manifest, TensorSpec
 
 
 class Runner:
@@ -139,7 +138,13 @@ def check_manifest_io(manifest: Manifest, actual_inputs: dict, actual_outputs: d
 
 def check_contract(manifest: Manifest, who: str) -> None:
     """The manifest describes a model this runtime can run: classes, grid-shaped outputs, table sizes."""
-    from runtime.manifest import INPUT_IMAGES, INPUT_VT_UV, INPUT_VT_WEIGHTS, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
+    from easyocc.runtime.contract.manifest import (
+        INPUT_IMAGES,
+        INPUT_VT_UV,
+        INPUT_VT_WEIGHTS,
+        OUTPUT_CONFIDENCE,
+        OUTPUT_SEMANTICS,
+    )
 
     manifest.check_classes()
     grid = manifest.grid_spec

@@ -1,6 +1,6 @@
 """ONNX Runtime backend: providers TensorRT > CUDA > CPU (those installed), IO binding on the GPU.
 
-The manifest comes from the model's metadata_props (key runtime.manifest.ONNX_METADATA_KEY), read
+The manifest comes from the model's metadata_props (key easyocc.runtime.contract.manifest.ONNX_METADATA_KEY), read
 through the session, so the onnx package is not needed at run time.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from runtime.backends.base import Runner, check_contract, check_manifest_io
-from runtime.errors import EasyOccError
-from runtime.manifest import ONNX_METADATA_KEY, Manifest
+from easyocc.runtime.backends.base import Runner, check_contract, check_manifest_io
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import ONNX_METADATA_KEY, Manifest
 
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")

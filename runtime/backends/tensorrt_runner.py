@@ -17,10 +17,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from runtime.backends.base import Runner, check_contract, check_manifest_io
-from runtime.errors import EasyOccError
-from runtime.manifest import Manifest
+from easyocc.runtime.backends.base import Runner, check_contract, check_manifest_io
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import Manifest
 
 BINDINGS_API = "bindings"  # TensorRT 8.5 / 8.6: execute_async_v2
 TENSORS_API = "tensors"  # TensorRT >= 9: set_tensor_address + execute_async_v3

@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from runtime.backends.base import Runner, check_contract
-from runtime.errors import EasyOccError
-from runtime.manifest import (
+from easyocc.runtime.backends.base import Runner, check_contract
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import (
     INPUT_IMAGES,
     INPUT_VT_UV,
     INPUT_VT_WEIGHTS,

@@ -3,8 +3,7 @@
 import cv2
 import numpy as np
 import pytest
-
-from calibration import Camera, CameraRig, EasyOccError, default_rig, make_transform, quaternion_to_matrix
+from easyocc.calibration import Camera, CameraRig, EasyOccError, default_rig, make_transform, quaternion_to_matrix
 
 K = [[800.0, 0.0, 320.0], [0.0, 800.0, 240.0], [0.0, 0.0, 1.0]]
 # Camera looking forward along ego x: camera z = ego x, camera x = -ego y, camera y = -ego z.
@@ -88,7 +87,7 @@ def test_distortion_matches_opencv():
 
 
 def test_resize_and_crop_keep_projection_on_same_content():
-    from calibration import resize_and_crop
+    from easyocc.calibration import resize_and_crop
 
     camera = make_camera()
     # A synthetic image with one bright 9x9 square around a known projected point.

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 import yaml
-
-from calibration import (
+from easyocc.calibration import (
     EasyOccError,
     camera_from_camera_info,
     camera_from_nuscenes,

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from calibration import build_view_transform, default_rig
-from runtime.grid import OCC3D_NUSCENES
+from easyocc.calibration import build_view_transform, default_rig
+from easyocc.runtime.contract.grid import OCC3D_NUSCENES
 
 
 @pytest.fixture(scope="module")

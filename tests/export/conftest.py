@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def rig():
-    from calibration import default_rig
+    from easyocc.calibration import default_rig
 
     return default_rig()
 
@@ -26,7 +26,7 @@ def standin(rig):
 @pytest.fixture(scope="session")
 def standin_onnx(standin, tmp_path_factory):
     """The stand-in exported with export_onnx: (ExportResult, model, manifest)."""
-    from export.onnx_export import export_onnx
+    from easyocc.export.onnx_export import export_onnx
 
     model, manifest = standin
     result = export_onnx(model, manifest, tmp_path_factory.mktemp("standin") / "standin.onnx")

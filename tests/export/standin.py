@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F  # noqa: N812
+from easyocc.runtime.contract.classes import CLASS_NAMES
+from easyocc.runtime.contract.grid import GridSpec
+from easyocc.runtime.contract.manifest import Manifest, TensorSpec
 from torch import nn
-
-from runtime.classes import CLASS_NAMES
-from runtime.grid import GridSpec
-from runtime.manifest import Manifest, TensorSpec
 
 TINY_GRID = GridSpec(lower=(-8.0, -8.0, -1.0), upper=(8.0, 8.0, 2.2), voxel_size=0.8)  # 20 x 20 x 4
 TINY_SIZE = (64, 32)  # (width, height)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from export.calibrator import CalibrationCache, CalibrationFeeder
-from export.feeds import dataset_feeds, synthetic_feeds
-from runtime.errors import EasyOccError
+from easyocc.export.calibrator import CalibrationCache, CalibrationFeeder
+from easyocc.export.feeds import dataset_feeds, synthetic_feeds
+from easyocc.runtime.contract.errors import EasyOccError
 
 
 def test_batches_follow_the_requested_name_order_and_limit(standin, rig):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from export.cli import build_parser
+from easyocc.commands.export import build_parser
 
 README = Path(__file__).resolve().parents[2] / "docs" / "readme" / "export.md"
 

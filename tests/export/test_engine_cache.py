@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from export.engine_build import plan_engine
-from export.engine_cache import (
+from easyocc.export.engine_build import plan_engine
+from easyocc.export.engine_cache import (
     check_cached_engine,
     default_engine_path,
     expected_engine_info,
@@ -16,7 +15,7 @@ from export.engine_cache import (
     sidecar_path,
     write_engine,
 )
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 SHA = "ab" * 32
 
@@ -99,13 +98,13 @@ def test_plan_engine_reads_the_onnx_manifest_and_hash(standin_onnx, tmp_path):
 def test_engine_modules_import_without_tensorrt():
     import importlib.util
 
-    import export.calibrator
-    import export.engine_build
-    import export.trt_builder
-    import export.trt_runner  # noqa: F401
+    import easyocc.export.calibrator
+    import easyocc.export.engine_build
+    import easyocc.export.trt_builder
+    import easyocc.export.trt_runner  # noqa: F401
 
     if importlib.util.find_spec("tensorrt") is None:
-        from export.trt_builder import import_tensorrt
+        from easyocc.export.trt_builder import import_tensorrt
 
         with pytest.raises(EasyOccError, match="TensorRT is not installed"):
             import_tensorrt()

@@ -11,14 +11,15 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from export.feeds import synthetic_feeds  # noqa: E402
-from export.onnx_model import read_manifest  # noqa: E402
-from export.parity import compare_onnx_to_torch  # noqa: E402
-from export.wrapper import semantics_and_confidence  # noqa: E402
-from runtime.errors import EasyOccError  # noqa: E402
+from easyocc.export.feeds import synthetic_feeds  # noqa: E402
+from easyocc.export.onnx_model import read_manifest  # noqa: E402
+from easyocc.export.parity import compare_onnx_to_torch  # noqa: E402
+from easyocc.export.wrapper import semantics_and_confidence  # noqa: E402
+from easyocc.models import bundled_model  # noqa: E402
+from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[2]
-DEMO_CHECKPOINT = PROJECT / "models" / "demo" / "easyocc_compact_demo.pt"
+DEMO_CHECKPOINT = bundled_model(".pt")
 
 
 def test_in_graph_argmax_equals_torch_argmax_with_ties():
@@ -69,7 +70,7 @@ def test_parity_failure_names_the_frame(standin_onnx, rig):
 def test_fp16_check_flags_a_module_beyond_float16_range(standin, rig):
     import copy
 
-    from export.fp16_check import check_fp16
+    from easyocc.export.fp16_check import check_fp16
 
     model, manifest = standin
     feeds = [("synthetic", feed) for feed in synthetic_feeds(manifest, rig, 1)]
@@ -86,8 +87,8 @@ def test_fp16_check_flags_a_module_beyond_float16_range(standin, rig):
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     """A freshly initialised tiny EasyOcc model (the real network) saved as a checkpoint."""
-    model_pkg = pytest.importorskip("training.model")
-    from runtime.grid import GridSpec
+    model_pkg = pytest.importorskip("easyocc.training.model")
+    from easyocc.runtime.contract.grid import GridSpec
 
     grid = GridSpec(lower=(-16.0, -16.0, -1.0), upper=(16.0, 16.0, 2.2), voxel_size=0.8)
     config = model_pkg.ModelConfig(
@@ -106,7 +107,7 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def test_cli_exports_tiny_real_model_with_lint_and_parity(tiny_checkpoint, tmp_path, capsys):
-    from export.cli import main
+    from easyocc.commands.export import main
 
     out = tmp_path / "tiny.onnx"
     code = main(
@@ -132,7 +133,7 @@ def test_cli_exports_tiny_real_model_with_lint_and_parity(tiny_checkpoint, tmp_p
 
 
 def test_cli_parity_with_real_frames(tiny_checkpoint, tmp_path, nuscenes_root, capsys):
-    from export.cli import main
+    from easyocc.commands.export import main
 
     out = tmp_path / "tiny.onnx"
     assert main(["onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--skip-parity"]) == 0
@@ -161,7 +162,7 @@ def test_demo_model_exports_with_parity(tmp_path):
     """The bundled model exports, lints clean and keeps >= 99.9 % class agreement (real frames where present)."""
     if not DEMO_CHECKPOINT.is_file():
         pytest.skip(f"bundled demo model not found at {DEMO_CHECKPOINT}")
-    from export.cli import main
+    from easyocc.commands.export import main
     from tests.conftest import NUSCENES_SCENE
 
     real = ["--data", str(NUSCENES_SCENE), "--real-frames", "1"] if (NUSCENES_SCENE / "v1.0-mini").is_dir() else []
@@ -175,8 +176,9 @@ def test_demo_model_exports_with_parity(tmp_path):
 def test_cli_torchscript_runs_in_the_runtime_and_equals_onnx(tiny_checkpoint, tmp_path, rig):
     """The TorchScript export goes through the runtime's torch backend with eager's exact classes, and
     agrees with the ONNX export of the same checkpoint on the same feed."""
-    from export.cli import main
-    from runtime.backends import create_runner
+    from easyocc.runtime.backends import create_runner
+
+    from easyocc.commands.export import main
 
     script, onnx_path = tmp_path / "tiny.ts", tmp_path / "tiny.onnx"
     argv = ["--checkpoint", str(tiny_checkpoint), "--frames", "1", "--json", str(tmp_path / "ts.json")]
@@ -196,8 +198,8 @@ def test_torchscript_that_differs_from_eager_is_refused(tiny_checkpoint, tmp_pat
     """A TorchScript file compared against other weights fails with the frame and agreement named."""
     import copy
 
-    from export.torchscript_export import compare_torchscript, export_torchscript
-    from training.model import load_checkpoint, manifest_for
+    from easyocc.export.torchscript_export import compare_torchscript, export_torchscript
+    from easyocc.training.model import load_checkpoint, manifest_for
 
     model, config = load_checkpoint(tiny_checkpoint)
     manifest = manifest_for(config)

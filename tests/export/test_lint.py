@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 onnx = pytest.importorskip("onnx")
+from easyocc.export.lint import lint_model, load_table, table_version_for  # noqa: E402
+from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
-
-from export.lint import lint_model, load_table, table_version_for  # noqa: E402
-from runtime.errors import EasyOccError  # noqa: E402
 
 
 def make_model(nodes, inputs, outputs, initializers=(), opset=17):
@@ -162,7 +161,7 @@ def test_tensorrt_older_than_85_is_refused():
 
 
 def test_lint_cli_exit_codes(standin_onnx, tmp_path, capsys):
-    from export.cli import main
+    from easyocc.commands.export import main
 
     result, _, _ = standin_onnx
     assert main(["lint", str(result.path)]) == 0

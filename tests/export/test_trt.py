@@ -6,9 +6,8 @@ import importlib.util
 import json
 
 import pytest
-
-from export.trt_builder import BuildOptions, network_creation_flags
-from runtime.errors import EasyOccError
+from easyocc.export.trt_builder import BuildOptions, network_creation_flags
+from easyocc.runtime.contract.errors import EasyOccError
 
 
 def _trt_skip_reason() -> str | None:
@@ -50,7 +49,7 @@ def test_build_options_are_validated():
 @needs_trt
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_engine_build_reuse_and_verify(standin_onnx, tmp_path, precision):
-    from export.engine_build import build_or_reuse
+    from easyocc.export.engine_build import build_or_reuse
 
     result, _, _ = standin_onnx
     options = BuildOptions(precision=precision, workspace_mib=256, timing_cache=tmp_path / "timing.cache")
@@ -67,7 +66,7 @@ def test_engine_build_reuse_and_verify(standin_onnx, tmp_path, precision):
 @pytest.mark.trt
 @needs_trt
 def test_int8_engine_with_real_calibration_frames(standin_onnx, tmp_path, nuscenes_root):
-    from export.engine_build import build_or_reuse
+    from easyocc.export.engine_build import build_or_reuse
 
     result, _, _ = standin_onnx
     options = BuildOptions(

@@ -36,7 +36,8 @@ def ros_context(ros_domain):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """The runtime's tiny contract model (tests/runtime/stream_fixtures.py) and a rig file for its test images."""
-    from calibration import save_rig
+    from easyocc.calibration import save_rig
+
     from tests.runtime.stream_fixtures import build_tiny_model, small_rig
 
     folder = tmp_path_factory.mktemp("ros_model")

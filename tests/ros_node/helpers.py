@@ -199,7 +199,7 @@ class CameraPublisher:
 
     def publish_grey(self, rig, level: int, stamp_us: int, skip=(), encoding: str = "rgb8", size=None) -> None:
         """One uniform grey image per camera of `rig` (not those in `skip`), all stamped `stamp_us`."""
-        from ros_node.images import rgb_to_raw_msg
+        from easyocc.ros_node.images import rgb_to_raw_msg
 
         for camera in rig:
             if camera.name in skip:

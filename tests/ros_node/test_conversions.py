@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("rclpy", reason="the ROS 2 wheels are not installed")
 
-from ros_node import conversions  # noqa: E402
-from ros_node.images import (  # noqa: E402
+from easyocc.ros_node import conversions  # noqa: E402
+from easyocc.ros_node.images import (  # noqa: E402
     UNSUPPORTED_ENCODING,
     camera_image_from_compressed,
     camera_image_from_raw,
@@ -21,11 +21,11 @@ from ros_node.images import (  # noqa: E402
     stamp_to_us,
     us_to_stamp,
 )
-from runtime.classes import FREE  # noqa: E402
-from runtime.errors import EasyOccError  # noqa: E402
-from runtime.frames import CORRUPT_IMAGE, IMAGE_SIZE, FrameError  # noqa: E402
-from runtime.grid import GridSpec  # noqa: E402
-from runtime.postprocess import bev_occupancy, occupied_voxels  # noqa: E402
+from easyocc.runtime.contract.classes import FREE  # noqa: E402
+from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
+from easyocc.runtime.contract.frames import CORRUPT_IMAGE, IMAGE_SIZE, FrameError  # noqa: E402
+from easyocc.runtime.contract.grid import GridSpec  # noqa: E402
+from easyocc.runtime.postprocess import bev_occupancy, occupied_voxels  # noqa: E402
 
 GRID = GridSpec((-4.0, -2.0, -1.0), (4.0, 2.0, 1.4), 0.4)  # 20 x 10 x 6: every axis differs
 

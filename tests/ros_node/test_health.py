@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ros_node.diagnostics import INFERENCE, NODE_LATENCY, Health
-from runtime.frames import CORRUPT_IMAGE, SUPERSEDED
+from easyocc.ros_node.diagnostics import INFERENCE, NODE_LATENCY, Health
+from easyocc.runtime.contract.frames import CORRUPT_IMAGE, SUPERSEDED
 
 
 class Clock:

@@ -12,17 +12,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from ros_node import memory
-from runtime.errors import EasyOccError
+from easyocc.ros_node import memory
+from easyocc.runtime.contract.errors import EasyOccError
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent(
     """
     import json, resource, sys
-    from ros_node import memory
-    from ros_node.images import zero_bytes
+    from easyocc.ros_node import memory
+    from easyocc.ros_node.images import zero_bytes
 
     def faults_of_messages(count=5, size=6_000_000):
         # The node's pattern: a new multi-MB zeroed buffer per frame, growing, freed after publication.

@@ -25,7 +25,8 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def live(tiny_model, ros_context, tmp_path_factory):
-    from ros_node.params import PARAMETERS  # noqa: F401  (fails early when ros_node is broken)
+    from easyocc.ros_node.params import PARAMETERS  # noqa: F401  (fails early when ros_node is broken)
+
     from tests.runtime.stream_fixtures import small_rig
 
     model, rig_file = tiny_model
@@ -103,7 +104,7 @@ def _send_frame(live, level: int, **kwargs) -> int:
 
 def _pipeline_status(live, reason: str, timeout_s: float = 5.0):
     """The newest pipeline status that counts drops for `reason` (None when none arrives in time)."""
-    from ros_node.diagnostics import values_of
+    from easyocc.ros_node.diagnostics import values_of
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -116,7 +117,7 @@ def _pipeline_status(live, reason: str, timeout_s: float = 5.0):
 
 
 def _was_warned(live, text: str) -> bool:
-    from ros_node.diagnostics import WARN, level_of
+    from easyocc.ros_node.diagnostics import WARN, level_of
 
     return any(
         level_of(s) == WARN and text in s.message for array in live.collector.get("diagnostics") for s in array.status
@@ -135,9 +136,9 @@ def _stamp_us(stamp) -> int:
 
 
 def test_outputs_equal_the_runtime_for_the_same_frames(live):
-    from ros_node import conversions
-    from runtime.engine import OccupancyRuntime
-    from runtime.frames import CameraImage, FrameSet
+    from easyocc.ros_node import conversions
+    from easyocc.runtime.contract.frames import CameraImage, FrameSet
+    from easyocc.runtime.occupancy import OccupancyRuntime
 
     stamps = []
     for index, level in enumerate(LEVELS):
@@ -173,7 +174,7 @@ def test_outputs_equal_the_runtime_for_the_same_frames(live):
 
 
 def test_wrong_encoding_is_dropped_with_a_diagnostic(live):
-    from ros_node.diagnostics import values_of
+    from easyocc.ros_node.diagnostics import values_of
 
     before = len(live.collector.get("points"))
     stamp = _next_stamp(live)
@@ -193,7 +194,7 @@ def test_wrong_encoding_is_dropped_with_a_diagnostic(live):
 
 
 def test_wrong_size_is_dropped_with_a_diagnostic(live):
-    from ros_node.diagnostics import values_of
+    from easyocc.ros_node.diagnostics import values_of
 
     stamp = _next_stamp(live)
     live.cameras.publish_grey(live.rig, 90, stamp, skip=("CAM_FRONT",))
@@ -206,7 +207,7 @@ def test_wrong_size_is_dropped_with_a_diagnostic(live):
 
 
 def test_out_of_order_stamps_are_dropped_with_a_diagnostic(live):
-    from ros_node.diagnostics import values_of
+    from easyocc.ros_node.diagnostics import values_of
 
     before = len(live.collector.get("points"))
     live.cameras.publish_grey(live.rig, 90, live.stamp_us - 50_000)  # older than the last frame
@@ -219,7 +220,7 @@ def test_out_of_order_stamps_are_dropped_with_a_diagnostic(live):
 
 
 def test_stale_camera_warns_within_a_second_and_frames_resume(live):
-    from ros_node.diagnostics import WARN, level_of
+    from easyocc.ros_node.diagnostics import WARN, level_of
 
     def inputs_statuses(since):
         return [

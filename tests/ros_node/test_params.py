@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("rclpy", reason="the ROS 2 wheels are not installed")
 
-from ros_node.params import PARAMETERS, config_from_values  # noqa: E402
-from runtime.errors import EasyOccError  # noqa: E402
+from easyocc.ros_node.params import PARAMETERS, config_from_values  # noqa: E402
+from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
 
 
 @pytest.fixture()
@@ -56,9 +56,8 @@ def test_invalid_values_name_the_parameter(values, message, model_file):
 
 def test_declared_with_descriptors_on_a_real_node(ros_context):
     import rclpy
+    from easyocc.ros_node.params import declare_parameters
     from rclpy.parameter import Parameter
-
-    from ros_node.params import declare_parameters
 
     node = rclpy.create_node("params_probe", context=ros_context)
     try:
@@ -76,7 +75,7 @@ def test_declared_with_descriptors_on_a_real_node(ros_context):
 
 
 def test_cli_parameter_parsing():
-    from ros_node.cli import _parse_parameter
+    from easyocc.commands.ros import _parse_parameter
 
     assert _parse_parameter("sync_tolerance_ms:=60", PARAMETERS).value == 60.0
     assert _parse_parameter("publish_markers:=true", PARAMETERS).value is True
@@ -107,10 +106,9 @@ def test_cli_fails_with_one_line_error_for_a_bad_model(ros_domain, tmp_path):
 
 def test_unexpected_configure_error_is_logged_and_fails_the_transition(ros_context, model_file, capfd):
     """rclpy swallows a transition callback's exception; the node logs it (type, message, traceback)."""
+    from easyocc.ros_node.node import OccupancyNode
     from rclpy.lifecycle import TransitionCallbackReturn
     from rclpy.parameter import Parameter
-
-    from ros_node.node import OccupancyNode
 
     node = OccupancyNode(
         "configure_probe",

@@ -15,13 +15,13 @@ import time
 
 import numpy as np
 import pytest
+from easyocc.models import bundled_model
 
-from tests.conftest import PROJECT_ROOT
 from tests.ros_node.helpers import Collector, RosProcess
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(240)]
 
-BUNDLED_MODEL = PROJECT_ROOT / "models" / "demo" / "easyocc_compact_demo.onnx"
+BUNDLED_MODEL = bundled_model(".onnx")
 
 
 def _stamp_us(stamp) -> int:
@@ -66,9 +66,9 @@ def _play_scene(model, nuscenes_root, ros_context, folder, node_args=(), play_ar
 
 def _assert_equal_to_runtime(model, samples, outputs, payload):
     """Each published cloud and grid equals OccupancyRuntime.process on the same frame (labels bit-exact)."""
-    from ros_node import conversions
-    from runtime.engine import OccupancyRuntime
-    from runtime.frames import CameraImage, FrameSet
+    from easyocc.ros_node import conversions
+    from easyocc.runtime.contract.frames import CameraImage, FrameSet
+    from easyocc.runtime.occupancy import OccupancyRuntime
 
     assert outputs["points"], "nothing was published"
     by_stamp = {_stamp_us(cloud.header.stamp): (cloud, bev) for cloud, bev in zip(outputs["points"], outputs["bev"])}
@@ -94,7 +94,7 @@ def _assert_equal_to_runtime(model, samples, outputs, payload):
 def test_scene_at_real_time_equals_runtime_and_drops_nothing(
     nuscenes_dataset, nuscenes_root, tiny_model, ros_context, tmp_path
 ):
-    from runtime.preprocess import read_image
+    from easyocc.runtime.contract.preprocess import read_image
 
     model, _ = tiny_model
     samples = nuscenes_dataset.samples()
@@ -113,7 +113,7 @@ def test_scene_at_real_time_equals_runtime_and_drops_nothing(
 
 def test_compressed_images_and_camera_info_rig(nuscenes_dataset, nuscenes_root, tiny_model, ros_context, tmp_path):
     """JPEG CompressedImage input, rig from CameraInfo topics + extrinsics file: frames flow, none dropped."""
-    from calibration import default_rig, save_rig
+    from easyocc.calibration import default_rig, save_rig
 
     model, _ = tiny_model
     save_rig(default_rig(), tmp_path / "extrinsics.yaml")
@@ -147,7 +147,7 @@ def test_compressed_images_and_camera_info_rig(nuscenes_dataset, nuscenes_root, 
 @pytest.mark.skipif(not BUNDLED_MODEL.is_file(), reason=f"bundled model {BUNDLED_MODEL} is absent")
 def test_bundled_model_streams_the_scene(nuscenes_dataset, nuscenes_root, ros_context, tmp_path):
     """The bundled model through ROS on the real scene: every key frame out, none dropped, equal to the runtime."""
-    from runtime.preprocess import read_image
+    from easyocc.runtime.contract.preprocess import read_image
 
     samples = nuscenes_dataset.samples()
     # Half speed: one ONNX Runtime thread (for bit-exact labels) runs this model in 0.3-1 s per frame on two

@@ -20,7 +20,7 @@ import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from sensor_msgs.msg import CameraInfo
-from ros_node.spinning import spin_through_destroy_races
+from easyocc.ros_node.spinning import spin_through_destroy_races
 
 sys.setswitchinterval(1e-6)
 rclpy.init()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from ros_node.sync import ApproximateSync, NewestFrameBuffer
-from runtime.errors import EasyOccError
-from runtime.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, FrameError
+from easyocc.ros_node.sync import ApproximateSync, NewestFrameBuffer
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, FrameError
 
 CAMS = ("A", "B", "C")
 

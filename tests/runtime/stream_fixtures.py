@@ -15,11 +15,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from calibration import CameraRig, default_rig
-from runtime.frames import CameraImage, FrameSet
-from runtime.grid import GridSpec
-from runtime.manifest import (
+from easyocc.calibration import CameraRig, default_rig
+from easyocc.runtime.contract.frames import CameraImage, FrameSet
+from easyocc.runtime.contract.grid import GridSpec
+from easyocc.runtime.contract.manifest import (
     INPUT_IMAGES,
     INPUT_VT_UV,
     INPUT_VT_WEIGHTS,

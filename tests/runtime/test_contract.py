@@ -4,14 +4,20 @@ import json
 
 import numpy as np
 import pytest
-
-from calibration import default_rig
-from runtime.classes import CLASS_NAMES, DYNAMIC_CLASSES, FREE, PALETTE, class_from_nuscenes_category, class_id
-from runtime.errors import EasyOccError
-from runtime.grid import OCC3D_NUSCENES, GridSpec
-from runtime.labels import OccLabels, labels_path, read_labels, write_labels
-from runtime.manifest import Manifest, TensorSpec
-from runtime.view_feed import view_transform_feed
+from easyocc.calibration import default_rig
+from easyocc.runtime.contract.classes import (
+    CLASS_NAMES,
+    DYNAMIC_CLASSES,
+    FREE,
+    PALETTE,
+    class_from_nuscenes_category,
+    class_id,
+)
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import OCC3D_NUSCENES, GridSpec
+from easyocc.runtime.contract.manifest import Manifest, TensorSpec
+from easyocc.runtime.contract.view_feed import view_transform_feed
+from easyocc.runtime.dataset.labels import OccLabels, labels_path, read_labels, write_labels
 
 
 def test_grid_is_occ3d_and_centres_follow_the_convention():

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-
-from runtime.classes import FREE, NUM_CLASSES
-from runtime.errors import EasyOccError
-from runtime.labels import read_labels
-from runtime.metric import OccMetric
+from easyocc.runtime.contract.classes import FREE, NUM_CLASSES
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.dataset.labels import read_labels
+from easyocc.runtime.dataset.metric import OccMetric
 
 
 def test_hand_computed_confusion():

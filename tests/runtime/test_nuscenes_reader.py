@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-
-from calibration import transform_points
-from runtime.errors import EasyOccError
-from runtime.lidar_projection import ego_at_camera_T_ego_at_lidar, lidar_points_ego, project_lidar
-from runtime.nuscenes import CAMERA_CHANNELS, NuScenesDataset, aux_path, load_lidar
+from easyocc.calibration import transform_points
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.dataset.lidar_projection import ego_at_camera_T_ego_at_lidar, lidar_points_ego, project_lidar
+from easyocc.runtime.dataset.nuscenes import CAMERA_CHANNELS, NuScenesDataset, aux_path, load_lidar
 
 
 def test_scene_samples_in_temporal_order(nuscenes_dataset):

@@ -3,9 +3,8 @@
 import cv2
 import numpy as np
 import pytest
-
-from runtime.errors import EasyOccError
-from runtime.preprocess import decode_image, reduced_size, reduction_factor, resize_to_network
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.preprocess import decode_image, reduced_size, reduction_factor, resize_to_network
 
 
 def test_reduction_factor_keeps_at_least_network_size():

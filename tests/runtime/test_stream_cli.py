@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from easyocc.calibration import save_rig
 
-from calibration import save_rig
 from easyocc.cli import main as easyocc
 from tests.runtime.stream_fixtures import (
     build_tiny_model,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from easyocc.runtime.backends import create_runner
+from easyocc.runtime.backends.onnxruntime_runner import select_providers
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.view_feed import view_transform_feed
+from easyocc.runtime.occupancy import OccupancyRuntime
+from easyocc.runtime.postprocess import BEV_FREE, BEV_OCCUPIED, BEV_UNKNOWN
 
-from runtime.backends import create_runner
-from runtime.backends.onnxruntime_runner import select_providers
-from runtime.engine import OccupancyRuntime
-from runtime.errors import EasyOccError
-from runtime.postprocess import BEV_FREE, BEV_OCCUPIED, BEV_UNKNOWN
-from runtime.view_feed import view_transform_feed
 from tests.runtime.stream_fixtures import (
     TINY_GRID,
     build_tiny_model,
@@ -89,7 +89,7 @@ def test_model_for_another_rig_is_refused(tmp_path, rig):  # noqa: F811
 
 
 def test_model_for_another_grid_is_refused(tiny_model, rig):  # noqa: F811
-    from runtime.grid import OCC3D_NUSCENES
+    from easyocc.runtime.contract.grid import OCC3D_NUSCENES
 
     with pytest.raises(EasyOccError, match="grid differs"):
         OccupancyRuntime(tiny_model, rig=rig, expected_grid=OCC3D_NUSCENES)

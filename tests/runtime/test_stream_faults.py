@@ -6,11 +6,9 @@ import logging
 
 import numpy as np
 import pytest
-
-from runtime.backends import create_runner
-from runtime.backends.base import Runner
-from runtime.engine import OccupancyRuntime
-from runtime.frames import (
+from easyocc.runtime.backends import create_runner
+from easyocc.runtime.backends.base import Runner
+from easyocc.runtime.contract.frames import (
     BACKEND_ERROR,
     CORRUPT_IMAGE,
     IMAGE_SIZE,
@@ -21,8 +19,10 @@ from runtime.frames import (
     FrameError,
     FrameSet,
 )
-from runtime.pipeline import StreamPipeline
-from runtime.sources import IterableSource
+from easyocc.runtime.occupancy import OccupancyRuntime
+from easyocc.runtime.pipeline import StreamPipeline
+from easyocc.runtime.sources import IterableSource
+
 from tests.runtime.stream_fixtures import (
     encode_jpeg,
     expected_class,

@@ -9,13 +9,13 @@ import sys
 from tests.conftest import PROJECT_ROOT
 from tests.runtime.stream_fixtures import tiny_model  # noqa: F401  (pytest fixture)
 
-BLOCKED = ("torch", "tensorrt", "pycuda", "onnx", "rclpy", "training", "export", "cuda")
+BLOCKED = ("torch", "tensorrt", "pycuda", "onnx", "rclpy", "cuda", "easyocc.training", "easyocc.export")
 
 SCRIPT = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {blocked!r}:
+        if name.split('.')[0] in {blocked!r} or name.startswith(('easyocc.training', 'easyocc.export')):
             raise ImportError('blocked for this test: ' + name)
 sys.meta_path.insert(0, Block())
 try:
@@ -23,11 +23,11 @@ try:
 except ImportError:
     print('torch blocked')
 import numpy as np
-import runtime.backends, runtime.engine, runtime.pipeline, runtime.sources, runtime.sinks
-import runtime.bench_cli, runtime.stream_cli, runtime.demo
-from runtime.engine import OccupancyRuntime
-from runtime.pipeline import StreamPipeline
-from runtime.sources import IterableSource
+import easyocc.runtime.backends, easyocc.runtime.occupancy, easyocc.runtime.pipeline, easyocc.runtime.sources, easyocc.runtime.sinks
+import easyocc.commands.bench, easyocc.commands.stream, easyocc.commands.demo
+from easyocc.runtime.occupancy import OccupancyRuntime
+from easyocc.runtime.pipeline import StreamPipeline
+from easyocc.runtime.sources import IterableSource
 from tests.runtime.stream_fixtures import expected_class, grey_frame, small_rig
 rig = small_rig()
 with OccupancyRuntime({model!r}, rig=rig, threads=1) as runtime:
@@ -36,7 +36,7 @@ with OccupancyRuntime({model!r}, rig=rig, threads=1) as runtime:
     report = StreamPipeline(runtime, IterableSource(frames)).run()
     seen = runtime.observed()
 share = float(np.mean(result.semantics[seen] == expected_class(150)))
-heavy = sorted(m for m in sys.modules if m.split('.')[0] in {blocked!r})
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in {blocked!r} or m.startswith(('easyocc.training', 'easyocc.export')))
 print('frames', report.frames_out, 'share', round(share, 2), 'heavy', heavy)
 """
 

@@ -8,13 +8,13 @@ import time
 import cv2
 import numpy as np
 import pytest
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import SUPERSEDED
+from easyocc.runtime.occupancy import OccupancyRuntime
+from easyocc.runtime.pipeline import BufferClosedError, LatestBuffer, StreamPipeline
+from easyocc.runtime.sinks import CallbackSink, NpzSink, PreviewSink
+from easyocc.runtime.sources import ImageFolderSource, IterableSource, NuScenesSource
 
-from runtime.engine import OccupancyRuntime
-from runtime.errors import EasyOccError
-from runtime.frames import SUPERSEDED
-from runtime.pipeline import BufferClosedError, LatestBuffer, StreamPipeline
-from runtime.sinks import CallbackSink, NpzSink, PreviewSink
-from runtime.sources import ImageFolderSource, IterableSource, NuScenesSource
 from tests.runtime.stream_fixtures import (
     encode_jpeg,
     expected_class,

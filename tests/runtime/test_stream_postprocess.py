@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from runtime.classes import CLASS_ID, FREE, PALETTE
-from runtime.errors import EasyOccError
-from runtime.grid import GridSpec
-from runtime.postprocess import (
+from easyocc.runtime.contract.classes import CLASS_ID, FREE, PALETTE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import GridSpec
+from easyocc.runtime.postprocess import (
     BEV_FREE,
     BEV_OCCUPIED,
     BEV_UNKNOWN,

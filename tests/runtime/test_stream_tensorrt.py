@@ -7,10 +7,9 @@ import importlib.util
 import json
 
 import pytest
-
-from runtime.backends import backend_for_path, create_runner
-from runtime.backends.base import check_manifest_io
-from runtime.backends.tensorrt_runner import (
+from easyocc.runtime.backends import backend_for_path, create_runner
+from easyocc.runtime.backends.base import check_manifest_io
+from easyocc.runtime.backends.tensorrt_runner import (
     BINDINGS_API,
     TENSORS_API,
     check_engine_manifest,
@@ -19,8 +18,9 @@ from runtime.backends.tensorrt_runner import (
     split_io,
     tensorrt_api,
 )
-from runtime.errors import EasyOccError
-from runtime.manifest import EngineInfo
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import EngineInfo
+
 from tests.runtime.stream_fixtures import tiny_manifest
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None and importlib.util.find_spec("pycuda") is not None
@@ -101,8 +101,8 @@ def test_missing_tensorrt_gives_install_hint(tmp_path):
 def test_tensorrt_engine_matches_onnxruntime(tmp_path):  # pragma: no cover - runs on a GPU machine
     import numpy as np
     import tensorrt as trt
+    from easyocc.runtime.contract.view_feed import view_transform_feed
 
-    from runtime.view_feed import view_transform_feed
     from tests.runtime.stream_fixtures import build_tiny_model, small_rig
 
     onnx_path = build_tiny_model(tmp_path / "tiny.onnx")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from easyocc.runtime.backends import create_runner
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import ONNX_METADATA_KEY
+from easyocc.runtime.contract.view_feed import view_transform_feed
+from easyocc.runtime.occupancy import OccupancyRuntime
 
-from runtime.backends import create_runner
-from runtime.engine import OccupancyRuntime
-from runtime.errors import EasyOccError
-from runtime.manifest import ONNX_METADATA_KEY
-from runtime.view_feed import view_transform_feed
 from tests.runtime.stream_fixtures import (
     FREE_BELOW,
     grey_frame,

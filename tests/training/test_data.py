@@ -7,18 +7,18 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from calibration import build_view_transform  # noqa: E402
-from runtime.errors import EasyOccError  # noqa: E402
-from runtime.grid import GridSpec  # noqa: E402
-from training.data import Augment, OccDataset, split_scenes  # noqa: E402
-from training.model import ModelConfig  # noqa: E402
+from easyocc.calibration import build_view_transform  # noqa: E402
+from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
+from easyocc.runtime.contract.grid import GridSpec  # noqa: E402
+from easyocc.training.data import Augment, OccDataset, split_scenes  # noqa: E402
+from easyocc.training.model import ModelConfig  # noqa: E402
 
 TINY_GRID = GridSpec(voxel_size=1.6)
 
 
 def make_tiny_world(root) -> str:
     """2 scenes x 2 key frames at 128x64 with exact ground truth on a 1.6 m grid (a few seconds)."""
-    from training.synth import SynthConfig, generate_dataset
+    from easyocc.training.synth import SynthConfig, generate_dataset
 
     config = SynthConfig(
         scenes=2, frames=2, image_size=(128, 64), grid=TINY_GRID, lidar_beams=8, lidar_azimuth_steps=180, subsamples=1

@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from runtime.errors import EasyOccError  # noqa: E402
-from training.losses import (  # noqa: E402
+from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
+from easyocc.training.losses import (  # noqa: E402
     class_weights_from_counts,
     count_classes,
     lovasz_softmax,
@@ -100,7 +100,7 @@ def test_shape_mismatch_is_named():
 
 
 def test_larger_enet_constant_damps_the_weights():
-    from training.config import load_config
+    from easyocc.training.config import load_config
 
     counts = np.array([65.0] * 17 + [9350.0])  # free dominates, as in camera-masked Occ3D labels
     enet, damped = class_weights_from_counts(counts), class_weights_from_counts(counts, 1.2)

@@ -9,11 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from calibration import build_view_transform, default_rig  # noqa: E402
-from runtime.errors import EasyOccError  # noqa: E402
-from runtime.manifest import Manifest  # noqa: E402
-from runtime.view_feed import view_transform_feed  # noqa: E402
-from training.model import (  # noqa: E402
+from easyocc.calibration import build_view_transform, default_rig  # noqa: E402
+from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
+from easyocc.runtime.contract.manifest import Manifest  # noqa: E402
+from easyocc.runtime.contract.view_feed import view_transform_feed  # noqa: E402
+from easyocc.training.model import (  # noqa: E402
     ModelConfig,
     build_model,
     load_checkpoint,
@@ -21,7 +21,7 @@ from training.model import (  # noqa: E402
     sample_cells,
     save_checkpoint,
 )
-from training.model.backbone import ResNet, load_pretrained  # noqa: E402
+from easyocc.training.model.backbone import ResNet, load_pretrained  # noqa: E402
 
 TINY = dict(
     backbone_width=8,
@@ -191,8 +191,9 @@ def test_config_rejects_bad_values():
 
 
 def test_flops_report_compact_within_budget(capsys):
-    from training.model.config import variant
-    from training.report_cli import COMPACT_BUDGET_GFLOPS, main, report
+    from easyocc.training.model.config import variant
+
+    from easyocc.commands.report import COMPACT_BUDGET_GFLOPS, main, report
 
     rows = report({"compact": variant("compact"), "paper": variant("paper")})
     assert rows["compact"]["input"] == "6x256x704"

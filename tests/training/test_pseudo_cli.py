@@ -11,9 +11,9 @@ import sys
 import time
 
 import pytest
+from easyocc.runtime.dataset.labels import read_labels
 
-from runtime.labels import read_labels
-from training.pseudo.cli import main, shard
+from easyocc.commands.labels import main, shard
 
 LIMIT = 6
 
@@ -142,7 +142,7 @@ def test_readme_commands_parse():
     import shlex
     from pathlib import Path
 
-    from training.pseudo.cli import build_parser
+    from easyocc.commands.labels import build_parser
 
     readme = Path(__file__).resolve().parents[2] / "docs" / "readme" / "pseudo.md"
     commands = [shlex.split(line)[2:] for line in readme.read_text().splitlines() if line.startswith("easyocc labels ")]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from calibration import default_rig
-from runtime.classes import FREE
-from runtime.errors import EasyOccError
-from runtime.grid import GridSpec
-from training.pseudo.lift import lift_image, outlier_mask
-from training.pseudo.pipeline import PseudoLabelConfig, guard_band
-from training.pseudo.voxelize import free_space, traverse, unique_rays, vote
+from easyocc.calibration import default_rig
+from easyocc.runtime.contract.classes import FREE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import GridSpec
+from easyocc.training.pseudo.lift import lift_image, outlier_mask
+from easyocc.training.pseudo.pipeline import PseudoLabelConfig, guard_band
+from easyocc.training.pseudo.voxelize import free_space, traverse, unique_rays, vote
 
 GRID = GridSpec((-8.0, -8.0, -2.0), (8.0, 8.0, 2.0), 0.5)
 

@@ -9,13 +9,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from calibration import default_rig
-from runtime.classes import CLASS_ID, FREE
-from runtime.errors import EasyOccError
-from training.pseudo.grounded_sam import GroundedSam, paint_masks, prompt_token_spans, select_boxes
-from training.pseudo.metric_depth import CANONICAL_FOCAL_PX, Metric3D, canonical_input, canonical_to_metric
-from training.pseudo.vocabulary import load_vocabulary
+from easyocc.calibration import default_rig
+from easyocc.runtime.contract.classes import CLASS_ID, FREE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.training.pseudo.grounded_sam import GroundedSam, paint_masks, prompt_token_spans, select_boxes
+from easyocc.training.pseudo.metric_depth import CANONICAL_FOCAL_PX, Metric3D, canonical_input, canonical_to_metric
+from easyocc.training.pseudo.vocabulary import load_vocabulary
 
 pytest.importorskip("torch")
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "car", "sedan", "person", "sky", "road", "tree"]
@@ -195,9 +194,8 @@ def test_metric3d_from_local_hub_repo(tmp_path):
 
 def test_depth_anything_metric_from_local_folder(tmp_path):
     pytest.importorskip("transformers")
+    from easyocc.training.pseudo.metric_depth import DepthAnything
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
-
-    from training.pseudo.metric_depth import DepthAnything
 
     backbone = Dinov2Config(
         hidden_size=16,

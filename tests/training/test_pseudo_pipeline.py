@@ -7,21 +7,20 @@ import shutil
 
 import numpy as np
 import pytest
-
-from runtime.classes import FREE
-from runtime.errors import EasyOccError
-from runtime.labels import labels_path, read_labels
-from runtime.nuscenes import NuScenesDataset
-from training.pseudo.cache import ProviderCache
-from training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
-from training.pseudo.lidar_boxes import BoxSegmenter, LidarDepth
-from training.pseudo.pipeline import ProviderError, PseudoLabelConfig, PseudoLabeler
-from training.pseudo.providers import DepthEstimator, build_depth, build_segmenter
+from easyocc.runtime.contract.classes import FREE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.dataset.labels import labels_path, read_labels
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+from easyocc.training.pseudo.cache import ProviderCache
+from easyocc.training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
+from easyocc.training.pseudo.lidar_boxes import BoxSegmenter, LidarDepth
+from easyocc.training.pseudo.pipeline import ProviderError, PseudoLabelConfig, PseudoLabeler
+from easyocc.training.pseudo.providers import DepthEstimator, build_depth, build_segmenter
 
 
 @pytest.fixture(scope="session")
 def small_synth(tmp_path_factory):
-    synth = pytest.importorskip("training.synth")
+    synth = pytest.importorskip("easyocc.training.synth")
     root = tmp_path_factory.mktemp("pseudo-synth")
     synth.generate_dataset(root, synth.SynthConfig(scenes=1, frames=4, image_size=(176, 64), seed=3), progress=False)
     return root
@@ -46,7 +45,7 @@ def test_simulated_low_noise_labels_free_space_correctly(small_synth):
 def test_simulated_noise_levels_differ_and_are_reproducible(small_synth):
     dataset = NuScenesDataset(small_synth)
     sample = dataset.samples()[0]
-    from training.pseudo.providers import ImageView
+    from easyocc.training.pseudo.providers import ImageView
 
     camera = dataset.rig(sample)["CAM_FRONT"]
     view = ImageView(dataset, sample, "CAM_FRONT", sample.cameras["CAM_FRONT"], camera)
@@ -114,9 +113,9 @@ def test_missing_image_is_a_named_failure_and_past_frames_are_dropped(small_synt
 
 
 def test_relative_depth_alignment_recovers_scale_and_shift(small_synth):
-    from training.pseudo.align import AlignedDepth
-    from training.pseudo.providers import ImageView
-    from training.pseudo.simulated import SimulatedDepth
+    from easyocc.training.pseudo.align import AlignedDepth
+    from easyocc.training.pseudo.providers import ImageView
+    from easyocc.training.pseudo.simulated import SimulatedDepth
 
     class Relative(SimulatedDepth):
         def estimate(self, image_rgb, view):
@@ -126,7 +125,7 @@ def test_relative_depth_alignment_recovers_scale_and_shift(small_synth):
     dataset = NuScenesDataset(small_synth)
     sample = dataset.samples()[1]
     view = ImageView(dataset, sample, "CAM_FRONT", sample.cameras["CAM_FRONT"], dataset.rig(sample)["CAM_FRONT"])
-    from runtime.preprocess import read_image
+    from easyocc.runtime.contract.preprocess import read_image
 
     image = read_image(view.path)
     for use_lidar, tolerance in ((True, 0.05), (False, 0.25)):
@@ -144,7 +143,7 @@ def test_config_from_dict_round_trips():
 
 
 def test_labels_written_by_the_pipeline_read_back(small_synth, tmp_path):
-    from runtime.labels import write_labels
+    from easyocc.runtime.dataset.labels import write_labels
 
     dataset = NuScenesDataset(small_synth)
     labels, _ = PseudoLabeler(

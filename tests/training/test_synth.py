@@ -8,16 +8,16 @@ import os
 import cv2
 import numpy as np
 import pytest
+from easyocc.calibration import default_rig
+from easyocc.runtime.contract.classes import CLASS_ID, FREE, class_from_nuscenes_category
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import OCC3D_NUSCENES
+from easyocc.runtime.dataset.labels import read_labels
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset, load_lidar
+from easyocc.training.synth import SynthConfig, SyntheticWorld, generate_dataset, parse_size
+from easyocc.training.synth.checks import lidar_depth_error, pixel_grid_agreement
 
-from calibration import default_rig
-from runtime.classes import CLASS_ID, FREE, class_from_nuscenes_category
-from runtime.errors import EasyOccError
-from runtime.grid import OCC3D_NUSCENES
-from runtime.labels import read_labels
-from runtime.nuscenes import NuScenesDataset, load_lidar
-from training.synth import SynthConfig, SyntheticWorld, generate_dataset, parse_size
-from training.synth.checks import lidar_depth_error, pixel_grid_agreement
-from training.synth.cli import main as synth_main
+from easyocc.commands.synth import main as synth_main
 
 TINY = dict(scenes=1, frames=1, image_size=(160, 64), lidar_azimuth_steps=360)
 
@@ -179,7 +179,7 @@ def test_imports_without_torch():
     import subprocess
     import sys
 
-    code = "import sys, training.synth, training.synth.cli; assert 'torch' not in sys.modules"
+    code = "import sys, easyocc.training.synth, easyocc.commands.synth; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

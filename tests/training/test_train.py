@@ -13,11 +13,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from runtime.errors import EasyOccError  # noqa: E402
+from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
+from easyocc.training.config import load_config  # noqa: E402
+from easyocc.training.model import build_model, load_checkpoint, read_checkpoint  # noqa: E402
+from easyocc.training.trainer import StepBatches, learning_rate, train  # noqa: E402
+
 from tests.training.test_data import make_tiny_world  # noqa: E402
-from training.config import load_config  # noqa: E402
-from training.model import build_model, load_checkpoint, read_checkpoint  # noqa: E402
-from training.trainer import StepBatches, learning_rate, train  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[2]
 TINY_YAML = PROJECT / "training" / "configs" / "tiny.yaml"
@@ -33,7 +34,7 @@ def overrides(world, out_dir, *extra):
 
 
 def test_two_iteration_smoke_run_via_cli(world, tmp_path, capsys):
-    from training.train_cli import main
+    from easyocc.commands.train import main
 
     assert main(["--config", str(TINY_YAML), "--no-progress", *overrides(world, tmp_path, "data.val_scenes=1")]) == 0
     out = capsys.readouterr().out
@@ -53,7 +54,7 @@ def test_eval_cli_tables_json_and_images(world, tmp_path, capsys):
 
     import cv2
 
-    from training.eval_cli import main
+    from easyocc.commands.eval import main
 
     train(load_config(TINY_YAML, overrides(world, tmp_path / "run", "optim.iters=1")), progress=False)
     shutil.copytree(Path(world) / "gts", tmp_path / "labels" / "gts")  # stands in for pseudo-labels
@@ -91,7 +92,7 @@ def test_config_overrides_are_typed_and_checked():
 
 
 def test_shipped_configs_load_and_match_the_variants():
-    from training.model.config import variant
+    from easyocc.training.model.config import variant
 
     configs = {path.stem: load_config(path) for path in (PROJECT / "training" / "configs").glob("*.yaml")}
     assert {"compact", "paper", "demo", "tiny"} <= set(configs)
@@ -99,7 +100,7 @@ def test_shipped_configs_load_and_match_the_variants():
 
 
 def test_schedule_and_batches():
-    from training.config import OptimConfig
+    from easyocc.training.config import OptimConfig
 
     optim = OptimConfig(iters=100, warmup_iters=10, lr=1.0, min_lr_ratio=0.1, batch_size=2, grad_accum=2)
     assert learning_rate(0, optim) == pytest.approx(0.1) and learning_rate(9, optim) == pytest.approx(1.0)
@@ -119,7 +120,7 @@ def test_ddp_two_cpu_processes_match_one_process(world, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "training.train_cli", "--config", str(TINY_YAML), "--no-progress",
+        "-m", "easyocc.commands.train", "--config", str(TINY_YAML), "--no-progress",
         *overrides(world, tmp_path / "ddp", "optim.grad_accum=1", *common),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)

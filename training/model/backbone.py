@@ -7,9 +7,8 @@ an ImageNet state dict saved from torchvision loads with `load_pretrained` when 
 from __future__ import annotations
 
 import torch
+from easyocc.runtime.contract.errors import EasyOccError
 from torch import nn
-
-from runtime.errors import EasyOccError
 
 # blocks per stage and block type, as torchvision
 _LAYOUTS = {

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
-from runtime.errors import EasyOccError
-from runtime.fileio import atomic_path
-from runtime.manifest import (
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import atomic_path
+from easyocc.runtime.contract.manifest import (
     INPUT_IMAGES,
     INPUT_VT_UV,
     INPUT_VT_WEIGHTS,
@@ -17,8 +16,8 @@ from runtime.manifest import (
     Manifest,
     TensorSpec,
 )
-from training.model.config import ModelConfig
-from training.model.network import EasyOccNet, build_model
+from easyocc.training.model.config import ModelConfig
+from easyocc.training.model.network import EasyOccNet, build_model
 
 
 def save_checkpoint(path, model: torch.nn.Module, config: ModelConfig, **extra) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from runtime.classes import NUM_CLASSES
-from runtime.errors import EasyOccError
-from runtime.grid import OCC3D_NUSCENES, GridSpec
-from runtime.nuscenes import CAMERA_CHANNELS
+from easyocc.runtime.contract.classes import NUM_CLASSES
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import OCC3D_NUSCENES, GridSpec
+from easyocc.runtime.dataset.nuscenes import CAMERA_CHANNELS
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 HEADS = ("compact", "paper")

@@ -8,11 +8,10 @@ TensorRT sees only 2-D convolutions; `paper` is EasyOcc's 3-D CNN. Both upsample
 from __future__ import annotations
 
 import torch
+from easyocc.training.model.backbone import BasicBlock, conv_bn_relu
+from easyocc.training.model.config import ModelConfig
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 (the torch convention)
-
-from training.model.backbone import BasicBlock, conv_bn_relu
-from training.model.config import ModelConfig
 
 
 def _res_stage(in_channels: int, channels: int, blocks: int, stride: int) -> nn.Sequential:

@@ -7,13 +7,12 @@ Only TensorRT-native operators: 2-D convolutions, 4-D GridSample, reshapes, bili
 from __future__ import annotations
 
 import torch
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.training.model.backbone import LightFPN, ResNet
+from easyocc.training.model.config import ModelConfig
+from easyocc.training.model.heads import build_head
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 (the torch convention)
-
-from runtime.errors import EasyOccError
-from training.model.backbone import LightFPN, ResNet
-from training.model.config import ModelConfig
-from training.model.heads import build_head
 
 
 def sample_cells(features: torch.Tensor, vt_uv: torch.Tensor, vt_weights: torch.Tensor) -> torch.Tensor:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from calibration import Camera, invert_transform
-from runtime.preprocess import read_image
-from training.pseudo.providers import DepthEstimator, ImageView
+from easyocc.calibration import Camera, invert_transform
+from easyocc.runtime.contract.preprocess import read_image
+from easyocc.training.pseudo.providers import DepthEstimator, ImageView
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ class AlignedDepth(DepthEstimator):
             )
         lidar = None
         if self.use_lidar and view.sample.lidar is not None:
-            from training.pseudo.lidar_boxes import LidarDepth
+            from easyocc.training.pseudo.lidar_boxes import LidarDepth
 
             lidar = LidarDepth().estimate(image_rgb, view)
         scale, shift = align_scale_shift(

@@ -11,9 +11,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-
-from runtime.fileio import atomic_path
-from training.pseudo.providers import (
+from easyocc.runtime.contract.fileio import atomic_path
+from easyocc.training.pseudo.providers import (
     DepthEstimator,
     ImageView,
     Segmentation,

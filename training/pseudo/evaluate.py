@@ -4,15 +4,14 @@ lidar (real data, where no 3-D ground truth exists)."""
 from __future__ import annotations
 
 import numpy as np
-
-from calibration import invert_transform, transform_points
-from runtime.classes import DYNAMIC_CLASSES, FREE
-from runtime.grid import GridSpec
-from runtime.labels import OccLabels
-from runtime.lidar_projection import lidar_points_ego
-from runtime.metric import OccMetric
-from runtime.nuscenes import NuScenesDataset, Sample
-from training.pseudo.pipeline import label_frame_pose
+from easyocc.calibration import invert_transform, transform_points
+from easyocc.runtime.contract.classes import DYNAMIC_CLASSES, FREE
+from easyocc.runtime.contract.grid import GridSpec
+from easyocc.runtime.dataset.labels import OccLabels
+from easyocc.runtime.dataset.lidar_projection import lidar_points_ego
+from easyocc.runtime.dataset.metric import OccMetric
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset, Sample
+from easyocc.training.pseudo.pipeline import label_frame_pose
 
 
 class LabelQuality:

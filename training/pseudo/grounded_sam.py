@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from runtime.errors import EasyOccError
-from training.pseudo.providers import ImageView, Segmentation, Segmenter
-from training.pseudo.vocabulary import Vocabulary, load_vocabulary
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.training.pseudo.providers import ImageView, Segmentation, Segmenter
+from easyocc.training.pseudo.vocabulary import Vocabulary, load_vocabulary
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from calibration import invert_transform, transform_points
-from runtime.classes import OTHERS
-from runtime.lidar_projection import ego_at_camera_T_ego_at_lidar, lidar_points_ego
-from training.pseudo.providers import DepthEstimator, ImageView, Segmentation, Segmenter
+from easyocc.calibration import invert_transform, transform_points
+from easyocc.runtime.contract.classes import OTHERS
+from easyocc.runtime.dataset.lidar_projection import ego_at_camera_T_ego_at_lidar, lidar_points_ego
+from easyocc.training.pseudo.providers import DepthEstimator, ImageView, Segmentation, Segmenter
 
 
 class LidarDepth(DepthEstimator):

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from calibration import Camera, transform_points
-from runtime.classes import FREE
+from easyocc.calibration import Camera, transform_points
+from easyocc.runtime.contract.classes import FREE
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from runtime.errors import EasyOccError
-from training.pseudo.providers import DepthEstimator, ImageView
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.training.pseudo.providers import DepthEstimator, ImageView
 
 CANONICAL_FOCAL_PX = 1000.0
 IMAGENET_MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)

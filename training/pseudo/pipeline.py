@@ -16,18 +16,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from calibration import invert_transform, transform_points
-from runtime.classes import DYNAMIC_CLASSES, FREE
-from runtime.errors import EasyOccError
-from runtime.grid import OCC3D_NUSCENES, GridSpec
-from runtime.labels import OccLabels
-from runtime.nuscenes import NuScenesDataset, Sample, load_lidar
-from runtime.preprocess import read_image
-from training.pseudo.cache import ProviderCache
-from training.pseudo.lift import CloudPart, lift_image, outlier_mask
-from training.pseudo.providers import DepthEstimator, ImageView, Segmenter
-from training.pseudo.voxelize import free_space, unique_rays, vote
+from easyocc.calibration import invert_transform, transform_points
+from easyocc.runtime.contract.classes import DYNAMIC_CLASSES, FREE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import OCC3D_NUSCENES, GridSpec
+from easyocc.runtime.contract.preprocess import read_image
+from easyocc.runtime.dataset.labels import OccLabels
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset, Sample, load_lidar
+from easyocc.training.pseudo.cache import ProviderCache
+from easyocc.training.pseudo.lift import CloudPart, lift_image, outlier_mask
+from easyocc.training.pseudo.providers import DepthEstimator, ImageView, Segmenter
+from easyocc.training.pseudo.voxelize import free_space, unique_rays, vote
 
 log = logging.getLogger(__name__)
 _DYNAMIC = np.array(sorted(DYNAMIC_CLASSES), dtype=np.uint8)

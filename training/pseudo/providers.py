@@ -14,11 +14,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
-
-from calibration import Camera
-from runtime.classes import FREE, NUM_CLASSES
-from runtime.errors import EasyOccError
-from runtime.nuscenes import NuScenesDataset, Sample, SensorFrame
+from easyocc.calibration import Camera
+from easyocc.runtime.contract.classes import FREE, NUM_CLASSES
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset, Sample, SensorFrame
 
 
 @dataclass(frozen=True)
@@ -111,15 +110,15 @@ DEPTHS = ("ground-truth", "simulated-low", "simulated-high", "lidar", "metric3d"
 def build_segmenter(name: str, models_dir=None, vocabulary=None, seed: int = 0) -> Segmenter:
     """A segmenter by CLI name (see SEGMENTERS)."""
     if name in ("ground-truth", "simulated-low", "simulated-high"):
-        from training.pseudo.simulated import SimulatedSegmenter
+        from easyocc.training.pseudo.simulated import SimulatedSegmenter
 
         return SimulatedSegmenter(noise=name.split("-")[-1] if name != "ground-truth" else "none", seed=seed)
     if name == "boxes":
-        from training.pseudo.lidar_boxes import BoxSegmenter
+        from easyocc.training.pseudo.lidar_boxes import BoxSegmenter
 
         return BoxSegmenter()
     if name == "grounded-sam":
-        from training.pseudo.grounded_sam import GroundedSam
+        from easyocc.training.pseudo.grounded_sam import GroundedSam
 
         return GroundedSam.from_folders(
             _model_folder(models_dir, "grounding-dino"), _model_folder(models_dir, "sam"), vocabulary
@@ -130,23 +129,23 @@ def build_segmenter(name: str, models_dir=None, vocabulary=None, seed: int = 0) 
 def build_depth(name: str, models_dir=None, seed: int = 0) -> DepthEstimator:
     """A depth estimator by CLI name (see DEPTHS); 'aligned-<name>' wraps a relative one (align.py)."""
     if name.startswith("aligned-"):
-        from training.pseudo.align import AlignedDepth
+        from easyocc.training.pseudo.align import AlignedDepth
 
         return AlignedDepth(build_depth(name[len("aligned-") :], models_dir, seed))
     if name in ("ground-truth", "simulated-low", "simulated-high"):
-        from training.pseudo.simulated import SimulatedDepth
+        from easyocc.training.pseudo.simulated import SimulatedDepth
 
         return SimulatedDepth(noise=name.split("-")[-1] if name != "ground-truth" else "none", seed=seed)
     if name == "lidar":
-        from training.pseudo.lidar_boxes import LidarDepth
+        from easyocc.training.pseudo.lidar_boxes import LidarDepth
 
         return LidarDepth()
     if name == "metric3d":
-        from training.pseudo.metric_depth import Metric3D
+        from easyocc.training.pseudo.metric_depth import Metric3D
 
         return Metric3D(_model_folder(models_dir, "metric3d"))
     if name == "depth-anything":
-        from training.pseudo.metric_depth import DepthAnything
+        from easyocc.training.pseudo.metric_depth import DepthAnything
 
         return DepthAnything(_model_folder(models_dir, "depth-anything"))
     raise EasyOccError(f"unknown depth estimator '{name}'; known: {', '.join(DEPTHS)} or aligned-<name>")

@@ -16,11 +16,10 @@ from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
-
-from runtime.classes import CLASS_ID, FREE
-from runtime.errors import EasyOccError
-from runtime.nuscenes import aux_path
-from training.pseudo.providers import DepthEstimator, ImageView, Segmentation, Segmenter
+from easyocc.runtime.contract.classes import CLASS_ID, FREE
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.dataset.nuscenes import aux_path
+from easyocc.training.pseudo.providers import DepthEstimator, ImageView, Segmentation, Segmenter
 
 CONFUSIONS = {
     CLASS_ID[a]: CLASS_ID[b]

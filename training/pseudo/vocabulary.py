@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-
-from runtime.classes import CLASS_ID, CLASS_NAMES
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.classes import CLASS_ID, CLASS_NAMES
+from easyocc.runtime.contract.errors import EasyOccError
 
 DEFAULT_VOCABULARY = Path(__file__).resolve().parents[1] / "data" / "vocabulary.yaml"
 

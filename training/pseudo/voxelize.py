@@ -8,9 +8,8 @@ length make the active set at step s a prefix of the arrays, and one numpy step 
 from __future__ import annotations
 
 import numpy as np
-
-from runtime.classes import FREE, NUM_CLASSES
-from runtime.grid import GridSpec
+from easyocc.runtime.contract.classes import FREE, NUM_CLASSES
+from easyocc.runtime.contract.grid import GridSpec
 
 
 def vote(points_ego: np.ndarray, classes: np.ndarray, grid: GridSpec, min_points: int = 1):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from calibration import invert_transform, transform_points
-from runtime.classes import NUM_CLASSES
-from runtime.labels import read_labels
-from runtime.lidar_projection import project_lidar
-from runtime.nuscenes import NuScenesDataset, aux_path
+from easyocc.calibration import invert_transform, transform_points
+from easyocc.runtime.contract.classes import NUM_CLASSES
+from easyocc.runtime.dataset.labels import read_labels
+from easyocc.runtime.dataset.lidar_projection import project_lidar
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset, aux_path
 
 
 def _depth(root, frame) -> np.ndarray:
@@ -30,7 +29,7 @@ def pixel_grid_agreement(root, max_samples: int | None = None) -> dict:
     for sample in dataset.samples()[:max_samples]:
         labels = read_labels(dataset.labels_path(sample))
         if grid is None:
-            from runtime.grid import OCC3D_NUSCENES
+            from easyocc.runtime.contract.grid import OCC3D_NUSCENES
 
             grid = OCC3D_NUSCENES
         ego0_T_global = invert_transform(sample.lidar.global_T_ego)
@@ -51,7 +50,7 @@ def pixel_grid_agreement(root, max_samples: int | None = None) -> dict:
 
 def lidar_depth_error(root, max_samples: int | None = None) -> np.ndarray:
     """|projected lidar depth - rendered depth at the nearest pixel| (m) for every lidar point that
-    runtime.lidar_projection.project_lidar (motion-compensated) puts on a non-sky pixel."""
+    easyocc.runtime.dataset.lidar_projection.project_lidar (motion-compensated) puts on a non-sky pixel."""
     dataset = NuScenesDataset(root)
     errors = []
     for sample in dataset.samples()[:max_samples]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from runtime.errors import EasyOccError
-from runtime.grid import OCC3D_NUSCENES, GridSpec
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import OCC3D_NUSCENES, GridSpec
 
 KEY_FRAME_HZ = 2.0
 

@@ -4,10 +4,9 @@ origin on the ground below the footprint centre), with realistic size ranges dra
 from __future__ import annotations
 
 import numpy as np
-
-from runtime.classes import CLASS_ID
-from training.synth.primitives import BOX, CONE, CYLINDER, ELLIPSOID, Primitives
-from training.synth.shading import TEXTURE
+from easyocc.runtime.contract.classes import CLASS_ID
+from easyocc.training.synth.primitives import BOX, CONE, CYLINDER, ELLIPSOID, Primitives
+from easyocc.training.synth.shading import TEXTURE
 
 _AXIS_Y = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # local z -> parent y (wheels)
 

@@ -1,7 +1,7 @@
 """Pictures of a key frame for the README: the six cameras with their semantics and depth, and a
 top-down view of the ground-truth grid.
 
-    .venv/bin/python -m training.synth.preview --out docs/images
+    .venv/bin/python -m easyocc.training.synth.preview --out docs/images
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from runtime.classes import FREE, PALETTE
-from runtime.fileio import write_bytes_atomic
-from training.synth.config import SynthConfig
-from training.synth.synthetic import KeyFrame, SyntheticWorld
+from easyocc.runtime.contract.classes import FREE, PALETTE
+from easyocc.runtime.contract.fileio import write_bytes_atomic
+from easyocc.training.synth.config import SynthConfig
+from easyocc.training.synth.synthetic import KeyFrame, SyntheticWorld
 
 
 def top_down(semantics: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from calibration import Camera
-from runtime.classes import FREE
-from training.synth import primitives as prim
-from training.synth.shading import albedo_of, finish, shade, sky
-from training.synth.world import GROUND_TEXTURE, Scene
+from easyocc.calibration import Camera
+from easyocc.runtime.contract.classes import FREE
+from easyocc.training.synth import primitives as prim
+from easyocc.training.synth.shading import albedo_of, finish, shade, sky
+from easyocc.training.synth.world import GROUND_TEXTURE, Scene
 
 GROUND, NOTHING = -1, -2
 _GROUND_TEXTURE_LUT = np.zeros(256, np.int16)

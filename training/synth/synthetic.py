@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-
-from calibration import CameraRig, default_rig, invert_transform, transform_from_nuscenes
-from runtime.errors import EasyOccError
-from runtime.labels import OccLabels
-from training.synth import render, voxelize
-from training.synth.config import KEY_FRAME_HZ, SynthConfig
-from training.synth.render import CameraRender, LidarSweep
-from training.synth.world import Scene
+from easyocc.calibration import CameraRig, default_rig, invert_transform, transform_from_nuscenes
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.dataset.labels import OccLabels
+from easyocc.training.synth import render, voxelize
+from easyocc.training.synth.config import KEY_FRAME_HZ, SynthConfig
+from easyocc.training.synth.render import CameraRender, LidarSweep
+from easyocc.training.synth.world import Scene
 
 LIDAR_CALIBRATION = {
     "translation": [0.943713, 0.0, 1.84023],

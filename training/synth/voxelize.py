@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-
-from calibration import Camera, invert_transform
-from runtime.classes import FREE
-from runtime.grid import GridSpec
-from training.synth import primitives as prim
+from easyocc.calibration import Camera, invert_transform
+from easyocc.runtime.contract.classes import FREE
+from easyocc.runtime.contract.grid import GridSpec
+from easyocc.training.synth import primitives as prim
 
 
 def semantics(prims_ego: prim.Primitives, ground_class, grid: GridSpec, subsamples: int) -> np.ndarray:

@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from runtime.classes import CLASS_ID
-from training.synth import objects
-from training.synth.objects import rot_z
-from training.synth.primitives import Primitives
-from training.synth.shading import TEXTURE, Look
+from easyocc.runtime.contract.classes import CLASS_ID
+from easyocc.training.synth import objects
+from easyocc.training.synth.objects import rot_z
+from easyocc.training.synth.primitives import Primitives
+from easyocc.training.synth.shading import TEXTURE, Look
 
 DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN = (
     CLASS_ID[n] for n in ("driveable_surface", "other_flat", "sidewalk", "terrain")

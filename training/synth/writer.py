@@ -16,14 +16,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from calibration.geometry import matrix_to_quaternion
-from runtime.errors import EasyOccError
-from runtime.fileio import write_bytes_atomic, write_json_atomic
-from runtime.labels import labels_path, write_labels
-from runtime.nuscenes import LIDAR_CHANNEL, aux_path
-from training.synth.config import SynthConfig
-from training.synth.synthetic import LIDAR_CALIBRATION, SyntheticWorld
+from easyocc.calibration.geometry import matrix_to_quaternion
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import write_bytes_atomic, write_json_atomic
+from easyocc.runtime.dataset.labels import labels_path, write_labels
+from easyocc.runtime.dataset.nuscenes import LIDAR_CHANNEL, aux_path
+from easyocc.training.synth.config import SynthConfig
+from easyocc.training.synth.synthetic import LIDAR_CALIBRATION, SyntheticWorld
 
 VERSION = "v1.0-synth"
 TABLES = (

@@ -1,6 +1,6 @@
 """`easyocc train --config FILE [section.key=value ...]`: train an EasyOcc model.
 
-Under torchrun (`torchrun --nproc_per_node 2 -m training.train_cli --config ...`) it trains with DDP.
+Under torchrun (`torchrun --nproc_per_node 2 -m easyocc.commands.train --config ...`) it trains with DDP.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from training.config import load_config
+from easyocc.training.config import load_config
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     if args.print_config:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
-    from training.trainer import train
+    from easyocc.training.trainer import train
 
     result = train(config, progress=not args.no_progress)
     final = result["metrics"]

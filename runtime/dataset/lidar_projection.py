@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from calibration import CameraRig, invert_transform, transform_points
-from runtime.errors import EasyOccError
-from runtime.nuscenes import NuScenesDataset, Sample, load_lidar
+from easyocc.calibration import CameraRig, invert_transform, transform_points
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset, Sample, load_lidar
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from runtime.errors import EasyOccError
-from runtime.fileio import write_json_atomic
+from easyocc.models import bundled_model
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import write_json_atomic
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo" / "easyocc_compact_demo.onnx"
+DEFAULT_MODEL = bundled_model(".onnx")
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,8 +53,8 @@ def check_model(path) -> Path:
 
 def make_source(args, camera_names=None, preload: bool = False):
     """(source, rig) from --data or --images."""
-    from calibration import default_rig, load_rig
-    from runtime.sources import ImageFolderSource, NuScenesSource
+    from easyocc.calibration import default_rig, load_rig
+    from easyocc.runtime.sources import ImageFolderSource, NuScenesSource
 
     if args.data:
         source = NuScenesSource(
@@ -67,8 +68,8 @@ def make_source(args, camera_names=None, preload: bool = False):
 
 
 def open_runtime(args, rig, buffers: int = 3):
-    from runtime.backends import backend_for_path
-    from runtime.engine import OccupancyRuntime
+    from easyocc.runtime.backends import backend_for_path
+    from easyocc.runtime.occupancy import OccupancyRuntime
 
     model = check_model(args.model)
     return OccupancyRuntime(
@@ -116,8 +117,8 @@ def print_summary(runtime, report) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from runtime.pipeline import StreamPipeline
-    from runtime.sinks import NpzSink, PreviewSink
+    from easyocc.runtime.pipeline import StreamPipeline
+    from easyocc.runtime.sinks import NpzSink, PreviewSink
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

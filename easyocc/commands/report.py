@@ -13,9 +13,9 @@ import json
 
 import torch
 
-from runtime.fileio import write_json_atomic
-from training.model import ModelConfig, build_model
-from training.model.config import variant
+from easyocc.runtime.contract.fileio import write_json_atomic
+from easyocc.training.model import ModelConfig, build_model
+from easyocc.training.model.config import variant
 
 COMPACT_BUDGET_GFLOPS = 51.0  # a third of FlashOcc M0's 154 G
 
@@ -84,7 +84,7 @@ def main(argv: list[str]) -> int:
     width, height = (int(v) for v in args.size.lower().split("x"))
     configs = {name: variant(name, input_size=(width, height)) for name in args.variants.split(",") if name}
     if args.checkpoint:
-        from training.model import read_checkpoint
+        from easyocc.training.model import read_checkpoint
 
         configs["checkpoint"] = ModelConfig.from_dict(read_checkpoint(args.checkpoint)["config"])
     rows = report(configs)

@@ -1,6 +1,6 @@
 """OccupancyRuntime: one model on one rig; frame set in, semantic occupancy out, with stage timing.
 
-The synchronous `process(frame)` is what the ROS node calls; the pipeline (runtime.pipeline) runs the
+The synchronous `process(frame)` is what the ROS node calls; the pipeline (easyocc.runtime.pipeline) runs the
 same three stages, `prepare` -> `infer` -> `finish`, in separate threads.
 """
 
@@ -12,15 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from calibration import CameraRig, default_rig
-from runtime.assembly import StampGuard, assemble, check_policy
-from runtime.backends import Runner, create_runner
-from runtime.errors import EasyOccError
-from runtime.frames import BACKEND_ERROR, CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError, FrameSet
-from runtime.grid import GridSpec
-from runtime.manifest import INPUT_IMAGES, INPUT_VT_WEIGHTS, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
-from runtime.postprocess import (
+from easyocc.calibration import CameraRig, default_rig
+from easyocc.runtime.assembly import StampGuard, assemble, check_policy
+from easyocc.runtime.backends import Runner, create_runner
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import BACKEND_ERROR, CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError, FrameSet
+from easyocc.runtime.contract.grid import GridSpec
+from easyocc.runtime.contract.manifest import INPUT_IMAGES, INPUT_VT_WEIGHTS, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
+from easyocc.runtime.contract.preprocess import decode_image, reduced_size, reduction_factor, resize_to_network
+from easyocc.runtime.contract.view_feed import view_transform_feed
+from easyocc.runtime.postprocess import (
     DEFAULT_Z_BAND_M,
     OccupiedVoxels,
     band_observed,
@@ -28,9 +29,7 @@ from runtime.postprocess import (
     observed_mask,
     occupied_voxels,
 )
-from runtime.preprocess import decode_image, reduced_size, reduction_factor, resize_to_network
-from runtime.timing import DropCounter, FrameTiming, LatencyStats, now_s
-from runtime.view_feed import view_transform_feed
+from easyocc.runtime.timing import DropCounter, FrameTiming, LatencyStats, now_s
 
 log = logging.getLogger("easyocc.runtime")
 
@@ -148,7 +147,7 @@ class OccupancyRuntime:
 
     model_path: .onnx (onnxruntime), TensorRT engine, or TorchScript file; rig: cameras at the size of
     the images that will arrive (default: the nuScenes rig, 1600x900); backend: a name from
-    runtime.backends.BACKENDS or a Runner instance; missing_camera: 'drop' or 'zero';
+    easyocc.runtime.backends.BACKENDS or a Runner instance; missing_camera: 'drop' or 'zero';
     sync_tolerance_ms: max camera stamp spread in a frame; threads: backend intra-op threads.
     Bad frames raise FrameError (an EasyOccError with a `.reason`) after being counted in `drops`.
     """

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 _REDUCED_FLAGS = {
     1: cv2.IMREAD_COLOR,

@@ -8,9 +8,8 @@ Classes with no ground truth and no prediction are NaN and skipped by the means 
 from __future__ import annotations
 
 import numpy as np
-
-from runtime.classes import CLASS_NAMES, FREE, MIOU_CLASSES, MIOU_STAR_CLASSES, NUM_CLASSES
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.classes import CLASS_NAMES, FREE, MIOU_CLASSES, MIOU_STAR_CLASSES, NUM_CLASSES
+from easyocc.runtime.contract.errors import EasyOccError
 
 
 class OccMetric:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 
-from runtime.classes import CLASS_NAMES
-from runtime.errors import EasyOccError
-from runtime.grid import GridSpec
+from easyocc.runtime.contract.classes import CLASS_NAMES
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.grid import GridSpec
 
 MANIFEST_FORMAT = "easyocc-manifest/1"
 ONNX_METADATA_KEY = "easyocc_manifest"

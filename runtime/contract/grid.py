@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 
 @dataclass(frozen=True)

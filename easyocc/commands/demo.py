@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.errors import EasyOccError
-from runtime.stream_cli import DEFAULT_MODEL, check_model, print_summary
+from easyocc.commands.stream import DEFAULT_MODEL, check_model, print_summary
+from easyocc.runtime.contract.errors import EasyOccError
 
 SYNTH_SEED = 7
 
@@ -62,7 +62,7 @@ class GroundTruthComparison:
     accumulates the metric on the camera mask, and composes prediction | ground truth previews."""
 
     def __init__(self, data_root: Path, grid, observed: np.ndarray):
-        from runtime.metric import OccMetric
+        from easyocc.runtime.dataset.metric import OccMetric
 
         self.root, self.grid, self.observed = data_root, grid, observed
         self.metric = OccMetric()
@@ -70,7 +70,7 @@ class GroundTruthComparison:
         self.grid_mismatch = None
 
     def labels(self, result):
-        from runtime.labels import labels_path, read_labels
+        from easyocc.runtime.dataset.labels import labels_path, read_labels
 
         scene, token = result.meta.get("scene"), result.meta.get("sample_token")
         if not scene or not token:
@@ -85,7 +85,7 @@ class GroundTruthComparison:
         return labels
 
     def compose(self, result) -> np.ndarray:
-        from runtime.postprocess import topdown_image
+        from easyocc.runtime.postprocess import topdown_image
 
         pred = caption(topdown_image(result.semantics, self.observed), f"predicted  frame {result.seq}")
         labels = self.labels(result)
@@ -110,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from runtime.engine import OccupancyRuntime
-    from runtime.pipeline import StreamPipeline
-    from runtime.sinks import CallbackSink, PreviewSink
-    from runtime.sources import NuScenesSource
+    from easyocc.runtime.occupancy import OccupancyRuntime
+    from easyocc.runtime.pipeline import StreamPipeline
+    from easyocc.runtime.sinks import CallbackSink, PreviewSink
+    from easyocc.runtime.sources import NuScenesSource
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")

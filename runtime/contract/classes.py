@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 CLASS_NAMES: tuple[str, ...] = (
     "others",

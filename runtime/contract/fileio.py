@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

@@ -12,11 +12,10 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-
-from calibration import CameraRig, camera_from_nuscenes, transform_from_nuscenes
-from runtime.classes import class_from_nuscenes_category
-from runtime.errors import EasyOccError
-from runtime.labels import labels_path
+from easyocc.calibration import CameraRig, camera_from_nuscenes, transform_from_nuscenes
+from easyocc.runtime.contract.classes import class_from_nuscenes_category
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.dataset.labels import labels_path
 
 CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
 LIDAR_CHANNEL = "LIDAR_TOP"
@@ -189,7 +188,7 @@ class NuScenesDataset:
 
     def boxes(self, sample: Sample) -> list[Box]:
         """3-D boxes of the sample (global frame) with category, instance and Occ3D class."""
-        from calibration import quaternion_to_matrix
+        from easyocc.calibration import quaternion_to_matrix
 
         boxes = []
         instances = self._by_token["instance"]

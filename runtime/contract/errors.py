@@ -1,5 +1,5 @@
 """Re-export of the project's one error type (defined in calibration, the lowest package)."""
 
-from calibration.errors import EasyOccError
+from easyocc.calibration.errors import EasyOccError
 
 __all__ = ["EasyOccError"]

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from runtime.classes import FREE, NUM_CLASSES
-from runtime.errors import EasyOccError
-from runtime.fileio import atomic_path
-from runtime.grid import GridSpec
+from easyocc.runtime.contract.classes import FREE, NUM_CLASSES
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import atomic_path
+from easyocc.runtime.contract.grid import GridSpec
 
 LABEL_KEYS = ("semantics", "mask_lidar", "mask_camera")
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
-from calibration import CameraRig, build_view_transform
-from runtime.manifest import INPUT_VT_UV, INPUT_VT_WEIGHTS, Manifest
+from easyocc.calibration import CameraRig, build_view_transform
+from easyocc.runtime.contract.manifest import INPUT_VT_UV, INPUT_VT_WEIGHTS, Manifest
 
 
 def network_rig(manifest: Manifest, rig: CameraRig) -> CameraRig:

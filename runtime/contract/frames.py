@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 # Reasons a frame is dropped (FrameError.reason, DropCounter keys). One place, so counters, logs,
 # ROS diagnostics and tests use the same words.

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import cv2
 
-from calibration.overlay import depth_colours, draw_points, label_image, mosaic
-from runtime.errors import EasyOccError
-from runtime.fileio import atomic_path
-from runtime.lidar_projection import project_lidar
-from runtime.nuscenes import NuScenesDataset
+from easyocc.calibration.overlay import depth_colours, draw_points, label_image, mosaic
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import atomic_path
+from easyocc.runtime.dataset.lidar_projection import project_lidar
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 
 
 def build_parser() -> argparse.ArgumentParser:

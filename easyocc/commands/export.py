@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.errors import EasyOccError
+from easyocc.runtime.contract.errors import EasyOccError
 
 VERSIONS = ("8.5", "8.6", "10.x")
 
@@ -23,7 +23,7 @@ def _say(message: str) -> None:
 def _emit(data: dict, json_path) -> None:
     print(json.dumps(data, indent=2))
     if json_path:
-        from runtime.fileio import write_json_atomic
+        from easyocc.runtime.contract.fileio import write_json_atomic
 
         write_json_atomic(json_path, data)
 
@@ -90,14 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _rig(path):
-    from calibration import default_rig, load_rig
+    from easyocc.calibration import default_rig, load_rig
 
     return load_rig(path) if path else default_rig()
 
 
 def _load(args):
     """(model, manifest, rig) from --checkpoint and --rig, the rig checked against the model."""
-    from training.model import load_checkpoint, manifest_for
+    from easyocc.training.model import load_checkpoint, manifest_for
 
     model, config = load_checkpoint(args.checkpoint)
     manifest = manifest_for(
@@ -112,7 +112,7 @@ def _load(args):
 
 def _feeds(args, manifest, rig):
     """[(source, feed)]: synthetic frames, then real dataset frames when --data is given."""
-    from export.feeds import dataset_feeds, synthetic_feeds
+    from easyocc.export.feeds import dataset_feeds, synthetic_feeds
 
     pairs = [("synthetic", feed) for feed in synthetic_feeds(manifest, rig, args.frames)]
     if args.data:
@@ -121,7 +121,7 @@ def _feeds(args, manifest, rig):
 
 
 def _parity(args, model, manifest, rig, onnx_path) -> dict:
-    from export.parity import compare_onnx_to_torch
+    from easyocc.export.parity import compare_onnx_to_torch
 
     report = compare_onnx_to_torch(
         model, onnx_path, _feeds(args, manifest, rig), len(manifest.class_names), args.min_agreement, args.threads
@@ -131,8 +131,8 @@ def _parity(args, model, manifest, rig, onnx_path) -> dict:
 
 
 def cmd_onnx(args) -> int:
-    from export.lint import lint_model
-    from export.onnx_export import export_onnx
+    from easyocc.export.lint import lint_model
+    from easyocc.export.onnx_export import export_onnx
 
     model, manifest, rig = _load(args)
     _say(f"exporting {manifest.summary()}")
@@ -155,7 +155,7 @@ def cmd_onnx(args) -> int:
 
 
 def cmd_torchscript(args) -> int:
-    from export.torchscript_export import compare_torchscript, export_torchscript
+    from easyocc.export.torchscript_export import compare_torchscript, export_torchscript
 
     model, manifest, rig = _load(args)
     path = export_torchscript(model, manifest, args.out)
@@ -168,7 +168,7 @@ def cmd_torchscript(args) -> int:
 
 
 def cmd_parity(args) -> int:
-    from export.onnx_model import read_manifest
+    from easyocc.export.onnx_model import read_manifest
 
     model, manifest, rig = _load(args)
     stored = read_manifest(args.onnx)
@@ -181,7 +181,7 @@ def cmd_parity(args) -> int:
 
 
 def cmd_lint(args) -> int:
-    from export.lint import lint_model
+    from easyocc.export.lint import lint_model
 
     report = lint_model(args.model, versions=args.versions)
     for issue in report.issues:
@@ -195,7 +195,7 @@ def cmd_lint(args) -> int:
 
 
 def cmd_fp16(args) -> int:
-    from export.fp16_check import check_fp16
+    from easyocc.export.fp16_check import check_fp16
 
     model, manifest, rig = _load(args)
     report = check_fp16(model, _feeds(args, manifest, rig), len(manifest.class_names))
@@ -205,8 +205,8 @@ def cmd_fp16(args) -> int:
 
 
 def cmd_engine(args) -> int:
-    from export.engine_build import build_or_reuse
-    from export.trt_builder import BuildOptions
+    from easyocc.export.engine_build import build_or_reuse
+    from easyocc.export.trt_builder import BuildOptions
 
     options = BuildOptions(
         precision=args.precision,

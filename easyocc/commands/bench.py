@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import EasyOccError
-from runtime.fileio import write_json_atomic
-from runtime.stream_cli import DEFAULT_MODEL, add_source_arguments, check_model
-from runtime.timing import ResourceSampler, now_s
+from easyocc.commands.stream import DEFAULT_MODEL, add_source_arguments, check_model
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import write_json_atomic
+from easyocc.runtime.timing import ResourceSampler, now_s
 
 RSS_EARLY_FRAME = 200
 
@@ -78,7 +78,7 @@ def synthetic_frames(rig, count: int, seed: int = 0):
     camera JPEGs; stamps at 10 Hz."""
     import cv2
 
-    from runtime.frames import CameraImage, FrameSet
+    from easyocc.runtime.contract.frames import CameraImage, FrameSet
 
     rng = np.random.default_rng(seed)
     encoded = {}
@@ -94,9 +94,9 @@ def synthetic_frames(rig, count: int, seed: int = 0):
 
 def bench_backend(entry: dict, rig, frames_factory, frames: int, warmup: int, args) -> dict:
     """Backend alone, then the pipeline, for one backend; returns the JSON-ready record."""
-    from runtime.engine import OccupancyRuntime
-    from runtime.manifest import INPUT_IMAGES
-    from runtime.pipeline import StreamPipeline
+    from easyocc.runtime.contract.manifest import INPUT_IMAGES
+    from easyocc.runtime.occupancy import OccupancyRuntime
+    from easyocc.runtime.pipeline import StreamPipeline
 
     model = check_model(entry["model"])
     runtime = OccupancyRuntime(
@@ -227,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from calibration import default_rig, load_rig
-    from runtime.sources import NuScenesSource
+    from easyocc.calibration import default_rig, load_rig
+    from easyocc.runtime.sources import NuScenesSource
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")

@@ -13,9 +13,9 @@ import time
 
 import yaml
 
-from ros_node import memory
-from ros_node.dds_profile import apply_large_data_profile
-from runtime.errors import EasyOccError
+from easyocc.ros_node import memory
+from easyocc.ros_node.dds_profile import apply_large_data_profile
+from easyocc.runtime.contract.errors import EasyOccError
 
 USAGE = """usage: easyocc ros <run|play> [options]
 
@@ -92,8 +92,8 @@ def run(argv: list[str]) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    from ros_node.node import OccupancyNode
-    from ros_node.params import PARAMETERS
+    from easyocc.ros_node.node import OccupancyNode
+    from easyocc.ros_node.params import PARAMETERS
 
     ros_args = []
     if "--ros-args" in argv:
@@ -135,7 +135,7 @@ def run(argv: list[str]) -> int:
 def _spin_until_done(node, executor, duration_s: float, stats_path) -> int:
     import rclpy
 
-    from ros_node.spinning import spin_through_destroy_races
+    from easyocc.ros_node.spinning import spin_through_destroy_races
 
     try:
         from rclpy.executors import ExternalShutdownException
@@ -155,7 +155,7 @@ def _spin_until_done(node, executor, duration_s: float, stats_path) -> int:
         node.close()
         stats = node.stats()
         if stats_path:
-            from runtime.fileio import write_json_atomic
+            from easyocc.runtime.contract.fileio import write_json_atomic
 
             write_json_atomic(stats_path, stats)
         if stats:
@@ -178,7 +178,7 @@ def node_main(args=None) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    from ros_node.node import OccupancyNode
+    from easyocc.ros_node.node import OccupancyNode
 
     apply_large_data_profile()
     rclpy.init(args=args if args is not None else sys.argv)
@@ -192,7 +192,7 @@ def play(argv: list[str]) -> int:
     """Publish a dataset's camera images at recorded timing; exit 0 once everything is out."""
     import rclpy
 
-    from ros_node.player import DatasetPlayer, play_items
+    from easyocc.ros_node.player import DatasetPlayer, play_items
 
     parser = argparse.ArgumentParser(
         prog="easyocc ros play",

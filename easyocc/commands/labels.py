@@ -19,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from runtime.errors import EasyOccError
-from runtime.fileio import write_json_atomic
-from runtime.labels import labels_path, read_labels
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import write_json_atomic
+from easyocc.runtime.dataset.labels import labels_path, read_labels
 
 log = logging.getLogger("easyocc.labels")
 RUN_FILE = "pseudo_labels.json"
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_config(args):
-    from training.pseudo.pipeline import PseudoLabelConfig
+    from easyocc.training.pseudo.pipeline import PseudoLabelConfig
 
     fields = {}
     if args.config:
@@ -132,12 +132,12 @@ def _distributed():
 def run(args) -> dict:
     from tqdm import tqdm
 
-    from runtime.labels import write_labels
-    from runtime.nuscenes import NuScenesDataset
-    from training.pseudo.cache import ProviderCache
-    from training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
-    from training.pseudo.pipeline import PseudoLabeler
-    from training.pseudo.providers import build_depth, build_segmenter
+    from easyocc.runtime.dataset.labels import write_labels
+    from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+    from easyocc.training.pseudo.cache import ProviderCache
+    from easyocc.training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
+    from easyocc.training.pseudo.pipeline import PseudoLabeler
+    from easyocc.training.pseudo.providers import build_depth, build_segmenter
 
     config = make_config(args)
     dataset = NuScenesDataset(args.data)

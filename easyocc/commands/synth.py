@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from runtime.errors import EasyOccError
-from training.synth.config import SynthConfig, parse_size
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.training.synth.config import SynthConfig, parse_size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         scenes=args.scenes, frames=args.frames, image_size=parse_size(args.size), seed=args.seed,
         camera_hz=args.camera_hz, write_aux=not args.no_aux,
     )  # fmt: skip
-    from training.synth.writer import generate_dataset
+    from easyocc.training.synth.writer import generate_dataset
 
     out = generate_dataset(args.out, config, progress=not args.quiet, threads=args.threads)
     print(f"wrote {config.scenes} scene(s) x {config.frames} key frame(s) to {out}")

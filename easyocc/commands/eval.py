@@ -1,0 +1,65 @@
+"""`easyocc eval`: score a checkpoint with the Occ3D metric (camera mask and full scene, mIoU and
+mIoU*), write JSON, and optionally top-down images: prediction | labels | ground truth."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from easyocc.runtime.contract.fileio import write_json_atomic
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+from easyocc.training.data import OccDataset, split_scenes
+from easyocc.training.evaluate import evaluate
+from easyocc.training.model import load_checkpoint, read_checkpoint
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="easyocc eval", description=__doc__)
+    parser.add_argument("--checkpoint", required=True, help="checkpoint (.pt) from `easyocc train`")
+    parser.add_argument("--data", required=True, help="nuScenes-layout dataset folder")
+    parser.add_argument("--labels", default="", help="labels folder to score against (default: the dataset's gts)")
+    parser.add_argument("--gt", default="", help="ground truth, also scored when it differs from --labels")
+    parser.add_argument("--scenes", default="", help="comma-separated scene names (default: see --split)")
+    parser.add_argument(
+        "--split",
+        choices=("val", "train", "all"),
+        default="val",
+        help="with the checkpoint's held-out count: val = held-out scenes (default)",
+    )
+    parser.add_argument("--max-frames", type=int, default=0, help="score at most this many frames (0 = all)")
+    parser.add_argument("--out", default="", help="JSON results (default: beside the checkpoint)")
+    parser.add_argument("--vis", default="", help="folder for top-down PNGs: prediction | labels | gt")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, config = load_checkpoint(args.checkpoint)
+    device = torch.device(args.device)
+    model.to(device)
+    if args.scenes:
+        scenes = [s for s in args.scenes.split(",") if s]
+    else:
+        held_out = int(read_checkpoint(args.checkpoint).get("train_config", {}).get("data", {}).get("val_scenes", 0))
+        names = NuScenesDataset(args.data).scene_names
+        train, val = split_scenes(names, held_out) if held_out < len(names) else (names, [])
+        scenes = {"val": val or names, "train": train, "all": names}[args.split]
+    labels = args.labels or args.data
+    dataset = OccDataset(args.data, labels, config, scenes, max_frames=args.max_frames)
+    extra = {"gt": args.gt} if args.gt and Path(args.gt).resolve() != Path(labels).resolve() else None
+    results = evaluate(model, dataset, device, extra, args.vis or None, progress=True)
+    for table in results.pop("tables").values():
+        print(table, end="\n\n")
+    results.update(checkpoint=str(args.checkpoint), data=str(args.data), labels=str(labels), scenes=list(scenes))
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".eval.json")
+    write_json_atomic(out, results)
+    print(f"results: {out}" + (f"; images: {args.vis}" if args.vis else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
