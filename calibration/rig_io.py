@@ -115,7 +115,7 @@ def save_rig(rig: CameraRig, path) -> None:
 
 def default_rig() -> CameraRig:
     """The nuScenes rig (scene-0916 calibration, 1600x900) embedded in the package."""
-    text = resources.files("calibration").joinpath("data", DEFAULT_RIG_RESOURCE).read_text()
+    text = resources.files("easyocc.calibration").joinpath("data", DEFAULT_RIG_RESOURCE).read_text()
     return rig_from_dict(yaml.safe_load(text))
 
 
