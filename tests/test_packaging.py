@@ -1,7 +1,12 @@
 """Package boundaries: the runtime imports with base dependencies only; the CLI's help needs nothing else."""
 
+import json
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import PROJECT_ROOT
 
@@ -45,3 +50,91 @@ def test_cli_unknown_command():
     )
     assert result.returncode == 2
     assert "unknown command 'frobnicate'" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(PROJECT_ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (path,) = out.glob("easyocc-*.whl")
+    return path
+
+
+def test_wheel_installs_only_the_easyocc_import_name_and_the_bundled_model(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith((".dist-info", ".data"))}
+    assert top_level == {"easyocc"}, top_level
+    for room in ("calibration", "runtime/contract", "runtime/dataset", "training", "export", "ros_node", "commands"):
+        assert f"easyocc/{room}/__init__.py" in names, room
+    assert "easyocc/models/demo/easyocc_compact_demo.onnx" in names
+    # nothing of the repository's tooling travels: tests, docs, benchmarks, the colcon setup script
+    assert not [name for name in names if name.startswith(("easyocc/tests", "easyocc/docs", "easyocc/benchmarks"))]
+
+
+@pytest.mark.slow
+def test_wheel_in_a_fresh_venv_streams_a_real_scene_with_the_bundled_model_and_no_torch(wheel, nuscenes_root, tmp_path):
+    """`pip install <wheel>` without extras, then `easyocc stream` from another folder: the bundled model is
+    found inside the package, and neither torch nor the repository is on the path."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True, timeout=900
+    )
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    result = subprocess.run(
+        [
+            str(venv / "bin" / "easyocc"),
+            "stream",
+            "--data",
+            str(nuscenes_root),
+            "--frames",
+            "2",
+            "--out",
+            "out",
+            "--json",
+            "stream.json",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((workdir / "stream.json").read_text())
+    assert summary["frames_out"] == 2, summary
+    assert len(list((workdir / "out").rglob("*.npz"))) == 2
+    probe = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.util, easyocc, easyocc.models as m; "
+            "print(importlib.util.find_spec('torch') is None, easyocc.__file__, m.bundled_model().is_file())",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    no_torch, location, model_found = probe.stdout.split()
+    assert no_torch == "True", "the base install pulled in torch"
+    assert "site-packages" in location and str(PROJECT_ROOT) not in location
+    assert model_found == "True"
