@@ -16,10 +16,10 @@ from easyocc.calibration import CameraRig, default_rig
 from easyocc.runtime.assembly import StampGuard, assemble, check_policy
 from easyocc.runtime.backends import Runner, create_runner
 from easyocc.runtime.contract.errors import EasyOccError
-from easyocc.runtime.contract.frames import BACKEND_ERROR, CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError, FrameSet
+from easyocc.runtime.contract.frames import BACKEND_ERROR, FrameError, FrameSet
 from easyocc.runtime.contract.grid import GridSpec
 from easyocc.runtime.contract.manifest import INPUT_IMAGES, INPUT_VT_WEIGHTS, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
-from easyocc.runtime.contract.preprocess import decode_image, reduced_size, reduction_factor, resize_to_network
+from easyocc.runtime.contract.preprocess import CameraPreprocessor
 from easyocc.runtime.contract.view_feed import view_transform_feed
 from easyocc.runtime.postprocess import (
     DEFAULT_Z_BAND_M,
@@ -73,73 +73,17 @@ class PreparedFrame:
             self._pool = None
 
 
-def _full_size(rgb: np.ndarray, factor: int) -> str:
-    """The size of an image decoded at 1/factor scale, as the sender would state it."""
-    if factor == 1:
-        return f"{rgb.shape[1]}x{rgb.shape[0]}"
-    return f"about {rgb.shape[1] * factor}x{rgb.shape[0] * factor} (decoded at 1/{factor})"
-
-
-class CameraPreprocessor:
-    """Decode (cv2.imdecode) and resize each camera's image into a preallocated [N_cam, H, W, 3]
-    buffer, cameras in parallel on a small thread pool (OpenCV releases the GIL)."""
-
-    def __init__(self, rig: CameraRig, input_size: tuple[int, int], workers: int | None = None):
-        self.rig = rig
-        self.input_size = tuple(input_size)
-        self.sizes = [(camera.width, camera.height) for camera in rig]
-        # Decode JPEGs reduced in the IDCT where the network size allows (training does the same).
-        self.reductions = [reduction_factor(size, self.input_size) for size in self.sizes]
-        workers = workers or min(len(rig), 4)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="easyocc-pre") if workers > 1 else None
-
-    def _one(self, index: int, image: CameraImage, out: np.ndarray) -> None:
-        name = self.rig[index].name
-        if image.data is not None:
-            try:
-                pixels = decode_image(image.data, what=f"camera {name}", reduce=self.reductions[index], bgr=True)
-            except EasyOccError as exc:
-                raise FrameError(CORRUPT_IMAGE, str(exc)) from None
-        else:
-            pixels = image.image
-            if not (
-                isinstance(pixels, np.ndarray)
-                and pixels.dtype == np.uint8
-                and pixels.ndim == 3
-                and pixels.shape[2] == 3
-            ):
-                raise FrameError(
-                    CORRUPT_IMAGE,
-                    f"camera {name}: image must be uint8 [H, W, 3], got "
-                    f"{getattr(pixels, 'dtype', type(pixels).__name__)} {getattr(pixels, 'shape', '')}",
-                )
-        width, height = self.sizes[index]
-        factor = self.reductions[index] if image.data is not None else 1
-        expected = reduced_size((width, height), factor)
-        if (pixels.shape[1], pixels.shape[0]) != expected:
-            raise FrameError(
-                IMAGE_SIZE,
-                f"camera {name}: image is {_full_size(pixels, factor)}, its calibration is for {width}x{height}",
+def image_input_size(manifest, rig: CameraRig) -> tuple[int, int]:
+    """(width, height) of the model's `images` input: the network size, or, for a model that resizes
+    inside its graph, the cameras' resolution, which every camera of the rig must then have."""
+    _, height, width, _ = manifest.input(INPUT_IMAGES).shape
+    if (width, height) != tuple(manifest.input_size):
+        odd = [f"{c.name} {c.width}x{c.height}" for c in rig if (c.width, c.height) != (width, height)]
+        if odd:
+            raise EasyOccError(
+                f"model takes camera images at {width}x{height} (resized in its graph); the rig has {', '.join(odd)}"
             )
-        resize_to_network(pixels, self.input_size, out=out[index], bgr=image.data is not None)
-
-    def run(self, present: dict[int, CameraImage], missing, out: np.ndarray) -> None:
-        """Fill `out` [N_cam, H, W, 3]: present cameras preprocessed, missing ones black."""
-        for index in missing:
-            out[index] = 0
-        if self._pool is None or len(present) < 2:
-            for index, image in present.items():
-                self._one(index, image, out)
-            return
-        futures = [self._pool.submit(self._one, index, image, out) for index, image in present.items()]
-        errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None:
-                raise error
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+    return width, height
 
 
 class OccupancyRuntime:
@@ -148,7 +92,10 @@ class OccupancyRuntime:
     model_path: .onnx (onnxruntime), TensorRT engine, or TorchScript file; rig: cameras at the size of
     the images that will arrive (default: the nuScenes rig, 1600x900); backend: a name from
     easyocc.runtime.backends.BACKENDS or a Runner instance; missing_camera: 'drop' or 'zero';
-    sync_tolerance_ms: max camera stamp spread in a frame; threads: backend intra-op threads.
+    sync_tolerance_ms: max camera stamp spread in a frame; threads: backend intra-op threads; decoder:
+    'cpu' (OpenCV) or 'nvimgcodec' (GPU, runtime/decode_gpu.py); reduced_decode: JPEGs decoded at
+    1/2, 1/4 or 1/8 where the network size allows. A model whose image input is at the cameras'
+    resolution (exported with the in-graph resize) gets the images decoded or copied, not resized.
     Bad frames raise FrameError (an EasyOccError with a `.reason`) after being counted in `drops`.
     """
 
@@ -165,6 +112,8 @@ class OccupancyRuntime:
         preprocess_workers: int | None = None,
         buffers: int = 3,
         backend_options: dict | None = None,
+        decoder: str = "cpu",
+        reduced_decode: bool = True,
     ):
         self.missing_camera = check_policy(missing_camera)
         self.sync_tolerance_us = int(sync_tolerance_ms * 1e3)
@@ -187,11 +136,13 @@ class OccupancyRuntime:
             self._static_key: tuple | None = None
             self._tables_for(())  # the complete rig's tables, built once
             n_cam = len(self.rig)
-            width, height = self.manifest.input_size
+            width, height = image_input_size(self.manifest, self.rig)
             self._buffers: queue.Queue = queue.Queue()
             for _ in range(max(1, buffers)):
                 self._buffers.put(np.zeros((n_cam, height, width, 3), np.uint8))
-            self.preprocessor = CameraPreprocessor(self.rig, self.manifest.input_size, preprocess_workers)
+            self.preprocessor = CameraPreprocessor(
+                self.rig, (width, height), preprocess_workers, reduced_decode=reduced_decode, decoder=decoder
+            )
             # The BEV grid is computed here while the calling thread extracts the voxels (numpy releases
             # the GIL in both): 2.5 instead of 4 ms for a 640k-voxel grid on two cores.
             self._post_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="easyocc-post")

@@ -1,13 +1,24 @@
 """Image preprocessing shared by training and deployment: decode, colour order, resize to network size.
 
 Normalisation and float conversion happen inside the model graph; the host only produces uint8 RGB.
+`CameraPreprocessor` fills the model's image input from one frame's cameras, in parallel.
 """
 
 from __future__ import annotations
 
+import struct
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError
+
+# Decoders of CameraPreprocessor: OpenCV on the CPU, or NVIDIA nvImageCodec on the GPU (runtime/decode_gpu.py).
+DECODERS = ("cpu", "nvimgcodec")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); C4, C8 and CC are not frames.
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 _REDUCED_FLAGS = {
     1: cv2.IMREAD_COLOR,
@@ -36,6 +47,41 @@ def reduced_size(camera_size: tuple[int, int], factor: int) -> tuple[int, int]:
     """(width, height) of an image decoded with reduction `factor` (libjpeg rounds up)."""
     width, height = camera_size
     return -(-width // factor), -(-height // factor)
+
+
+def encoded_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) stated in a JPEG's frame header or a PNG's IHDR, read without decoding; None
+    when the header cannot be read (the decoder then reports the damage).
+
+    A reduced decode cannot see the full size: 1600x899 and 1600x900 both decode to 800x450 at 1/2,
+    so the size is checked here, exactly, before decoding.
+    """
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos, end = 2, len(data)
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            pos += 2
+            continue
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        if marker in _JPEG_SOF:
+            if pos + 9 > end:
+                return None
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return int(width), int(height)
+        if marker == 0xDA:  # start of scan before any frame header
+            return None
+        pos += 2 + length
+    return None
 
 
 def decode_image(data: bytes, what: str = "image", reduce: int = 1, bgr: bool = False) -> np.ndarray:
@@ -88,3 +134,123 @@ def resize_to_network(
         return image
     out[...] = image
     return out
+
+
+def _full_size(rgb: np.ndarray, factor: int) -> str:
+    """The size of an image decoded at 1/factor scale, as the sender would state it."""
+    if factor == 1:
+        return f"{rgb.shape[1]}x{rgb.shape[0]}"
+    return f"about {rgb.shape[1] * factor}x{rgb.shape[0] * factor} (decoded at 1/{factor})"
+
+
+class CameraPreprocessor:
+    """Fill the model's image input [N_cam, H, W, 3] (uint8 RGB) from one frame's cameras, cameras in
+    parallel on a small thread pool (OpenCV releases the GIL), each written straight into its slot.
+
+    rig: cameras at the size the images arrive; image_size: (width, height) of the model's image input,
+    the network size, or the cameras' own size for a model that resizes inside its graph (the host
+    then only decodes, or copies a raw image). reduced_decode: decode JPEGs at 1/2, 1/4 or 1/8 in the
+    IDCT where the image size allows (the header's size is checked exactly first). decoder: 'cpu'
+    (OpenCV) or 'nvimgcodec' (NVIDIA nvImageCodec, the frame's JPEGs in one batch on the GPU).
+    Bad images raise FrameError ('corrupt_image' or 'image_size').
+    """
+
+    def __init__(
+        self,
+        rig,
+        image_size: tuple[int, int],
+        workers: int | None = None,
+        reduced_decode: bool = True,
+        decoder: str = "cpu",
+    ):
+        if decoder not in DECODERS:
+            raise EasyOccError(f"decoder must be one of {', '.join(DECODERS)}, got '{decoder}'")
+        self.rig = rig
+        self.input_size = tuple(image_size)
+        self.sizes = [(camera.width, camera.height) for camera in rig]
+        reduce = reduced_decode and decoder == "cpu"
+        self.reductions = [reduction_factor(size, self.input_size) if reduce else 1 for size in self.sizes]
+        self.decoder = decoder
+        self._gpu = None
+        if decoder == "nvimgcodec":
+            from easyocc.runtime.decode_gpu import GpuJpegDecoder
+
+            self._gpu = GpuJpegDecoder()
+        workers = workers or min(len(rig), 4)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="easyocc-pre") if workers > 1 else None
+
+    def _check_header(self, index: int, data: bytes) -> None:
+        stated = encoded_size(data)
+        width, height = self.sizes[index]
+        if stated is not None and stated != (width, height):
+            raise FrameError(
+                IMAGE_SIZE,
+                f"camera {self.rig[index].name}: image is {stated[0]}x{stated[1]}, its calibration is for "
+                f"{width}x{height}",
+            )
+
+    def _one(self, index: int, image: CameraImage, out: np.ndarray, decoded: np.ndarray | None = None) -> None:
+        name = self.rig[index].name
+        encoded = image.data is not None
+        factor = self.reductions[index] if encoded and decoded is None else 1
+        if decoded is not None:
+            pixels = decoded
+        elif encoded:
+            self._check_header(index, image.data)
+            try:
+                pixels = decode_image(image.data, what=f"camera {name}", reduce=factor, bgr=True)
+            except EasyOccError as exc:
+                raise FrameError(CORRUPT_IMAGE, str(exc)) from None
+        else:
+            pixels = image.image
+            if not (
+                isinstance(pixels, np.ndarray)
+                and pixels.dtype == np.uint8
+                and pixels.ndim == 3
+                and pixels.shape[2] == 3
+            ):
+                raise FrameError(
+                    CORRUPT_IMAGE,
+                    f"camera {name}: image must be uint8 [H, W, 3], got "
+                    f"{getattr(pixels, 'dtype', type(pixels).__name__)} {getattr(pixels, 'shape', '')}",
+                )
+        width, height = self.sizes[index]
+        if (pixels.shape[1], pixels.shape[0]) != reduced_size((width, height), factor):
+            raise FrameError(
+                IMAGE_SIZE,
+                f"camera {name}: image is {_full_size(pixels, factor)}, its calibration is for {width}x{height}",
+            )
+        resize_to_network(pixels, self.input_size, out=out[index], bgr=encoded and decoded is None)
+
+    def _decode_on_gpu(self, present: dict[int, CameraImage]) -> dict[int, np.ndarray]:
+        """{index: RGB [H, W, 3]} for the encoded images of `present`, decoded in one batch."""
+        encoded = {index: image for index, image in present.items() if image.data is not None}
+        if not encoded:
+            return {}
+        for index, image in encoded.items():
+            self._check_header(index, image.data)
+        names = [f"camera {self.rig[index].name}" for index in encoded]
+        try:
+            images = self._gpu.decode([image.data for image in encoded.values()], names)
+        except EasyOccError as exc:
+            raise FrameError(CORRUPT_IMAGE, str(exc)) from None
+        return dict(zip(encoded, images))
+
+    def run(self, present: dict[int, CameraImage], missing, out: np.ndarray) -> None:
+        """Fill `out` [N_cam, H, W, 3]: present cameras preprocessed, missing ones black."""
+        for index in missing:
+            out[index] = 0
+        decoded = self._decode_on_gpu(present) if self._gpu is not None else {}
+        if self._pool is None or len(present) < 2:
+            for index, image in present.items():
+                self._one(index, image, out, decoded.get(index))
+            return
+        futures = [self._pool.submit(self._one, i, image, out, decoded.get(i)) for i, image in present.items()]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)

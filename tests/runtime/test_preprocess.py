@@ -54,3 +54,82 @@ def test_decode_errors():
         decode_image(b"x", reduce=3)
     with pytest.raises(EasyOccError, match="image must be uint8"):
         resize_to_network(np.zeros((4, 4), np.uint8), (2, 2))
+
+
+def _jpeg(width: int, height: int, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), (9, 9), 0)
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def test_encoded_size_reads_jpeg_and_png_headers(nuscenes_dataset):
+    from easyocc.runtime.contract.preprocess import encoded_size
+
+    assert encoded_size(_jpeg(1600, 899)) == (1600, 899)
+    progressive = cv2.imencode(".jpg", np.zeros((37, 53, 3), np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1]
+    assert encoded_size(progressive.tobytes()) == (53, 37)
+    assert encoded_size(cv2.imencode(".png", np.zeros((21, 34, 3), np.uint8))[1].tobytes()) == (34, 21)
+    assert encoded_size(b"\xff\xd8garbage") is None and encoded_size(b"") is None
+    sample = nuscenes_dataset.samples()[0]
+    for frame in sample.cameras.values():  # real nuScenes JPEGs (EXIF/JFIF segments before the frame header)
+        assert encoded_size(frame.path.read_bytes()) == (1600, 900)
+
+
+def _preprocessor(size=(1600, 900), image_size=(352, 128), **options):
+    from easyocc.calibration import default_rig
+    from easyocc.runtime.contract.preprocess import CameraPreprocessor
+
+    return CameraPreprocessor(default_rig().resized(*size), image_size, **options)
+
+
+def test_reduced_decode_refuses_an_image_one_row_short():
+    """1600x899 decodes to 400x225 at 1/4 exactly as 1600x900 does; the header check refuses it."""
+    from easyocc.runtime.contract.frames import IMAGE_SIZE, CameraImage, FrameError
+
+    pre = _preprocessor()
+    assert pre.reductions[0] == 4
+    out = np.zeros((6, 128, 352, 3), np.uint8)
+    with pytest.raises(
+        FrameError, match=r"^camera CAM_FRONT: image is 1600x899, its calibration is for 1600x900$"
+    ) as e:
+        pre.run({0: CameraImage("CAM_FRONT", 0, data=_jpeg(1600, 899))}, (), out)
+    assert e.value.reason == IMAGE_SIZE
+    pre.run({0: CameraImage("CAM_FRONT", 0, data=_jpeg(1600, 900))}, (), out)  # the right size passes
+    assert out[0].any()
+    pre.close()
+
+
+def test_parallel_reduced_and_full_decode_agree_and_write_in_place():
+    """Six cameras in parallel into the caller's buffer; reduced decode within 2 grey levels of full decode."""
+    from easyocc.runtime.contract.frames import CameraImage
+
+    images = {i: CameraImage(f"C{i}", 0, data=_jpeg(1600, 900, seed=i)) for i in range(6)}
+    reduced, full = (np.zeros((6, 256, 704, 3), np.uint8) for _ in range(2))
+    for out, flag in ((reduced, True), (full, False)):
+        pre = _preprocessor(image_size=(704, 256), reduced_decode=flag)
+        assert pre.reductions == [2 if flag else 1] * 6
+        pre.run(images, (), out)
+        pre.close()
+    assert np.abs(reduced.astype(float) - full.astype(float)).mean() < 2.0
+    for i in range(6):  # each slot holds its own camera, in RGB
+        expected = resize_to_network(decode_image(images[i].data, reduce=2), (704, 256))
+        assert np.array_equal(reduced[i], expected)
+
+
+def test_camera_resolution_input_copies_without_resizing():
+    """A model that resizes in its graph: raw RGB is copied as is, JPEGs are decoded at full size."""
+    from easyocc.runtime.contract.frames import CameraImage
+
+    pre = _preprocessor(size=(320, 180), image_size=(320, 180))
+    assert pre.reductions == [1] * 6
+    raw = np.random.default_rng(3).integers(0, 255, (180, 320, 3), dtype=np.uint8)
+    data = _jpeg(320, 180, seed=4)
+    out = np.zeros((6, 180, 320, 3), np.uint8)
+    pre.run({0: CameraImage("CAM_FRONT", 0, image=raw), 1: CameraImage("CAM_FRONT_RIGHT", 0, data=data)}, (2,), out)
+    assert np.array_equal(out[0], raw) and np.array_equal(out[1], decode_image(data)) and not out[2].any()
+    pre.close()
+
+
+def test_decoder_option_errors():
+    with pytest.raises(EasyOccError, match="^decoder must be one of cpu, nvimgcodec, got 'nvjpeg'$"):
+        _preprocessor(decoder="nvjpeg")
