@@ -138,3 +138,33 @@ def test_demo_without_the_bundled_model_says_what_to_do(tmp_path, capsys):
     code = easyocc(["demo", "--model", str(tmp_path / "missing.onnx"), "--out", str(tmp_path)])
     assert code == 2
     assert "model not found" in capsys.readouterr().err
+
+
+def test_bench_paced_reports_live_latency_apart_from_throughput(nuscenes_root, tmp_path, capsys):
+    """--paced: a live run at the recording's pace (sped up here) with the newest-frame policy, then
+    the throughput run, whose end-to-end time is labelled queueing; load average and the host table."""
+    model = build_tiny_model(tmp_path / "work.onnx", work=2)
+    report = tmp_path / "bench.json"
+    code = easyocc(
+        ["bench", "--model", str(model), "--data", str(nuscenes_root), "--paced", "--speed", "8"]
+        + ["--frames", "6", "--warmup", "1", "--sequential-frames", "2", "--backend-frames", "2", "--json", str(report)]
+    )
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "live latency p50 ms" in table and "pipelined queueing p50 ms" in table
+    data = json.loads(report.read_text())
+    assert data["paced"] is True and data["speed"] == 8.0
+    assert len(data["load_average"]["before"]) == 3 and data["load_average"]["cpu_count"] >= 1
+    host = data["host_preprocess_ms"]
+    assert list(host) == ["704x256", "96x64"] and host["704x256"]["reduction"] == 2 and host["96x64"]["reduction"] == 8
+    assert host["704x256"]["reduced"]["count"] == 10 and host["704x256"]["full"]["p50"] > 0
+    (result,) = data["results"]
+    live = result["live"]
+    # every frame offered after warm-up is either published or superseded (newest-frame policy)
+    assert live["frames_in"] == 6 and live["frames"] + live["superseded"] >= 6 - 1
+    assert live["latency_ms"]["count"] == live["frames"] > 0
+    assert live["latency_over_sequential"] == pytest.approx(
+        live["latency_ms"]["p50"] / result["sequential"]["stages_ms"]["end_to_end"]["p50"]
+    )
+    assert "end_to_end" not in result["pipelined"]["stages_ms"]
+    assert result["pipelined"]["queueing_end_to_end_ms"]["count"] == result["pipelined"]["frames"] == 6

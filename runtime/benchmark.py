@@ -1,0 +1,271 @@
+"""The benchmark behind `easyocc bench`: per-stage latency, live latency, throughput, CPU and memory.
+
+For every backend (side by side in one run), on the same frames:
+1. backend alone: inference on one prepared frame, repeated;
+2. one frame at a time (`OccupancyRuntime.process`): each stage's own cost with nothing competing;
+   the host share (preprocess + postprocess over inference) comes from here;
+3. live (only with a paced source): the pipeline with newest-frame buffers, fed at the recording's
+   rate; its end-to-end latency (frame arrival at its capture stamp -> result published) is the
+   latency a car sees, and frames it could not take in time are counted as superseded;
+4. throughput: the pipeline with blocking buffers, frames as fast as possible; frames/s is the
+   number, and its end-to-end time is queueing (a frame waits behind the full buffers), reported
+   under its own key, never as latency.
+Plus the host cost of preparing one frame's six real images at the deployment size, with and
+without reduced-size JPEG decoding (`host_preprocess_ms`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.timing import ResourceSampler, now_s
+
+RSS_EARLY_FRAME = 200
+DEPLOYMENT_SIZE = (704, 256)  # (width, height) of the deployed model's images (design.md)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """frames: measured frames of each pipelined run; warmup: frames excluded from statistics;
+    backend_frames: backend-alone iterations (None = min(frames, 200)); sequential_frames: frames
+    run one at a time; live: also run the pipeline live at the source's own pace (paced sources);
+    missing_camera: frame policy; host_repeats: repetitions of the host preprocessing table."""
+
+    frames: int = 200
+    warmup: int = 10
+    backend_frames: int | None = None
+    sequential_frames: int = 30
+    live: bool = False
+    missing_camera: str = "drop"
+    host_repeats: int = 10
+
+    def check(self) -> None:
+        counts = [
+            ("frames", self.frames, 2),
+            ("warmup", self.warmup, 0),
+            ("sequential_frames", self.sequential_frames, 1),
+        ]
+        if self.backend_frames is not None:
+            counts.append(("backend_frames", self.backend_frames, 1))
+        for name, value, least in counts:
+            if value < least:
+                raise EasyOccError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+
+
+def percentiles(values) -> dict:
+    """{'count', 'mean', 'p50', 'p90', 'p99', 'max'} of a series (ms); {'count': 0} when empty."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return {"count": 0}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {
+        "count": int(values.size),
+        "mean": float(values.mean()),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "max": float(values.max()),
+    }
+
+
+def stage_percentiles(timings) -> dict:
+    """{stage: percentiles} over an iterable of {stage: ms} dicts (one per frame)."""
+    values: dict[str, list[float]] = {}
+    for timing in timings:
+        for stage, ms in timing.items():
+            values.setdefault(stage, []).append(ms)
+    return {stage: percentiles(series) for stage, series in values.items()}
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (/proc/loadavg): how busy the shared machine was."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def host_preprocess_ms(rig, frame, sizes=(DEPLOYMENT_SIZE,), repeats: int = 10) -> dict:
+    """Host ms to decode + resize one frame's images into a model input, per size, with and without
+    reduced-size JPEG decoding, cameras in parallel (the runtime's CameraPreprocessor).
+
+    {'WxH': {'reduced': percentiles, 'full': percentiles, 'reduction': factor}}; `frame` holds
+    encoded images (JPEG bytes) for every camera of `rig`.
+    """
+    from easyocc.runtime.contract.preprocess import CameraPreprocessor
+
+    present = {i: frame.images[camera.name] for i, camera in enumerate(rig)}
+    table = {}
+    for width, height in sizes:
+        out = np.zeros((len(rig), height, width, 3), np.uint8)
+        row = {}
+        for key, reduced in (("reduced", True), ("full", False)):
+            pre = CameraPreprocessor(rig, (width, height), reduced_decode=reduced)
+            try:
+                series = []
+                for i in range(repeats + 1):
+                    start = now_s()
+                    pre.run(present, (), out)
+                    if i:  # the first run starts the thread pool
+                        series.append(1e3 * (now_s() - start))
+            finally:
+                pre.close()
+            row[key] = percentiles(series)
+            if reduced:
+                row["reduction"] = max(pre.reductions)
+        table[f"{width}x{height}"] = row
+    return table
+
+
+def _pipeline_run(runtime, frames, live: bool, warmup: int, count: int, on_record=None):
+    """(report, records after warm-up) of one StreamPipeline run; report.drops counts this run's only."""
+    from easyocc.runtime.pipeline import StreamPipeline
+
+    before = runtime.drops.as_dict()
+    pipeline = StreamPipeline(runtime, frames, live=live, on_record=on_record, keep_records=warmup + count)
+    report = pipeline.run()
+    drops = {reason: n - before.get(reason, 0) for reason, n in report.drops.items()}
+    report.drops = {reason: n for reason, n in drops.items() if n}
+    return report, report.records[warmup:]
+
+
+def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_factory=None) -> dict:
+    """Backend alone, one frame at a time, live (when `live_factory` is given), throughput: one backend's
+    JSON-ready record. entry: {label, name, model, threads, options} (parse_backend);
+    frames_factory(count) -> iterable of FrameSet as fast as possible; live_factory(count) -> the same
+    frames paced at the recording's rate."""
+    from easyocc.runtime.contract.manifest import INPUT_IMAGES
+    from easyocc.runtime.occupancy import OccupancyRuntime
+
+    warmup, frames = options.warmup, options.frames
+    runtime = OccupancyRuntime(
+        entry["model"],
+        rig=rig,
+        backend=entry["name"],
+        threads=entry["threads"],
+        missing_camera=options.missing_camera,
+        backend_options=entry["options"],
+    )
+    with runtime:
+        # Backend alone: one real prepared frame, the tables bound once, inference repeated.
+        prepared = runtime.prepare(next(iter(frames_factory(1))))
+        images = prepared.images.copy()
+        prepared.release()
+        runtime.reset()
+        runtime.bind_tables(())
+        alone = []
+        for i in range(warmup + (options.backend_frames or min(frames, 200))):
+            start = now_s()
+            runtime.runner.infer({INPUT_IMAGES: images})
+            if i >= warmup:
+                alone.append(1e3 * (now_s() - start))
+        alone_fps = 1e3 * len(alone) / sum(alone)
+
+        # One frame at a time: what each stage costs per frame.
+        runtime.reset()
+        timings = [runtime.process(f).timing for f in frames_factory(warmup + options.sequential_frames)]
+        sequential = stage_percentiles(timings[warmup:])
+
+        live = None
+        if live_factory is not None:
+            runtime.reset()
+            report, records = _pipeline_run(runtime, live_factory(warmup + frames), True, warmup, frames)
+            span = records[-1].published - records[0].published if len(records) > 1 else 0.0
+            stages = stage_percentiles(r.stages_ms() for r in records)
+            live = {
+                "frames_in": report.frames_in - warmup,
+                "frames": len(records),
+                "fps": (len(records) - 1) / span if span > 0 else 0.0,
+                "superseded": report.drops.get("superseded", 0),
+                "latency_ms": stages.pop("end_to_end", {"count": 0}),
+                "stages_ms": stages,
+            }
+            live["latency_over_sequential"] = (
+                live["latency_ms"].get("p50", float("nan")) / sequential["end_to_end"]["p50"]
+            )
+
+        # Throughput: as fast as possible, blocking buffers, warm-up + N frames.
+        runtime.reset()
+        sampler = ResourceSampler()
+        rss = {}
+        published = [0]
+
+        def on_record(record):
+            published[0] += 1
+            if published[0] == warmup:
+                sampler.sample("warm")
+            if published[0] == warmup + min(RSS_EARLY_FRAME, frames):
+                rss["early"] = sampler.sample(f"frame {published[0] - warmup}")
+
+        report, records = _pipeline_run(runtime, frames_factory(warmup + frames), False, warmup, frames, on_record)
+        rss["end"] = sampler.sample(f"frame {report.frames_out - warmup}")
+        if len(records) < 2:
+            raise EasyOccError(f"backend {entry['label']}: only {len(records)} frames came through; see the drops")
+        span = records[-1].published - records[0].published
+        pipelined_fps = (len(records) - 1) / span if span > 0 else float("inf")
+        stages = stage_percentiles(record.stages_ms() for record in records)
+        queueing = stages.pop("end_to_end")
+        host_ms = sequential["preprocess"]["p50"] + sequential["postprocess"]["p50"]
+        pipelined_host_ms = stages["preprocess"]["p50"] + stages["postprocess"]["p50"]
+        early, end = rss.get("early", rss["end"]), rss["end"]
+        return {
+            "backend": entry["label"],
+            "runner": runtime.backend_name,
+            "model": runtime.manifest.summary(),
+            "input_size": list(runtime.manifest.input_size),
+            "backend_alone": {**percentiles(alone), "fps": alone_fps},
+            "sequential": {"frames": options.sequential_frames, "stages_ms": sequential},
+            "live": live,
+            "pipelined": {
+                "fps": pipelined_fps,
+                "frames": len(records),
+                "stages_ms": stages,
+                "queueing_end_to_end_ms": queueing,
+            },
+            "pipelined_over_backend": pipelined_fps / alone_fps,
+            "host_over_backend": host_ms / sequential["infer"]["p50"],
+            "pipelined_host_over_backend": pipelined_host_ms / stages["infer"]["p50"],
+            "cpu_percent": end["cpu_percent"],
+            "peak_rss_mb": sampler.peak_rss_mb,
+            "rss_mb": {early["label"]: early["rss_mb"], end["label"]: end["rss_mb"]},
+            "rss_growth_percent": 100 * (end["rss_mb"] - early["rss_mb"]) / early["rss_mb"],
+            "drops": report.drops,
+        }
+
+
+def format_table(results: list[dict], host: dict | None = None) -> str:
+    """Side-by-side table, one column per backend; the host preprocessing table below it."""
+    labels = [r["backend"] for r in results]
+    width = max(14, *(len(label) + 2 for label in labels))
+    lines = [f"{'':<34}" + "".join(f"{label:>{width}}" for label in labels)]
+
+    def row(name, values, fmt="{:.2f}"):
+        lines.append(f"{name:<34}" + "".join(f"{fmt.format(v):>{width}}" for v in values))
+
+    for key in ("p50", "p90", "p99", "max"):
+        row(f"backend alone {key} ms", [r["backend_alone"][key] for r in results])
+    row("backend alone frames/s", [r["backend_alone"]["fps"] for r in results])
+    for stage in ("preprocess", "infer", "postprocess", "end_to_end"):
+        for key in ("p50", "p90", "p99", "max"):
+            row(f"one-at-a-time {stage} {key} ms", [r["sequential"]["stages_ms"][stage][key] for r in results])
+    if all(r["live"] for r in results):
+        for key in ("p50", "p90", "p99", "max"):
+            row(f"live latency {key} ms", [r["live"]["latency_ms"].get(key, float("nan")) for r in results])
+        row("live latency p50 / one-at-a-time", [r["live"]["latency_over_sequential"] for r in results])
+        row("live frames published / in", [r["live"]["frames"] for r in results], "{:.0f}")
+        row("live superseded", [r["live"]["superseded"] for r in results], "{:.0f}")
+    row("pipelined frames/s (throughput)", [r["pipelined"]["fps"] for r in results])
+    row("pipelined / backend alone %", [100 * r["pipelined_over_backend"] for r in results], "{:.1f}")
+    row("pipelined queueing p50 ms", [r["pipelined"]["queueing_end_to_end_ms"]["p50"] for r in results], "{:.0f}")
+    row("pre+post / infer, one-at-a-time %", [100 * r["host_over_backend"] for r in results], "{:.1f}")
+    row("pre+post / infer, pipelined %", [100 * r["pipelined_host_over_backend"] for r in results], "{:.1f}")
+    row("CPU % (100 = 1 core)", [r["cpu_percent"] for r in results], "{:.0f}")
+    row("peak RSS MB", [r["peak_rss_mb"] for r in results], "{:.1f}")
+    row("RSS growth early->end %", [r["rss_growth_percent"] for r in results], "{:+.2f}")
+    if host:
+        lines.append("host decode + resize of one frame's images (ms, cameras in parallel): p50 / p99")
+        for size, entry in host.items():
+            for key in ("reduced", "full"):
+                label = f"{key} (1/{entry['reduction']})" if key == "reduced" else "full-size decode"
+                lines.append(f"  {size} {label:<18} {entry[key]['p50']:8.2f} / {entry[key]['p99']:.2f}")
+    return "\n".join(lines)
