@@ -48,7 +48,7 @@ class CalibrationFeeder:
 
     def next_batch(self, names) -> list[np.ndarray] | None:
         """Contiguous arrays for `names` in that order, or None when the frames (or the limit) run out."""
-        from easyocc.export.feeds import check_feed
+        from easyocc.runtime.backends.base import check_feed
 
         for name in names:
             self._spec(name)
@@ -57,9 +57,9 @@ class CalibrationFeeder:
         feed = next(self._feeds, None)
         if feed is None:
             return None
-        check_feed(self.manifest, feed)
+        feed = check_feed(self.manifest, feed, "calibration")  # C-contiguous arrays
         self.served += 1
-        return [np.ascontiguousarray(feed[name]) for name in names]
+        return [feed[name] for name in names]
 
 
 class CalibrationCache:

@@ -119,23 +119,20 @@ def build_or_reuse(
 
 
 def verify_engine(plan: EnginePlan, frames: int, min_agreement: float, rig=None) -> dict:
-    """Engine vs ONNX Runtime on synthetic frames; raises when agreement < min_agreement."""
+    """Engine vs ONNX Runtime (CPU) on synthetic frames, through the runtime's runners and comparator;
+    raises when agreement < min_agreement."""
     from easyocc.calibration import default_rig
     from easyocc.export.feeds import synthetic_feeds
-    from easyocc.export.onnx_export import onnxruntime_session, run_session
-    from easyocc.export.parity import ParityReport
-    from easyocc.export.trt_runner import TrtRunner
-    from easyocc.runtime.contract.manifest import OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
+    from easyocc.runtime.backends import create_runner
+    from easyocc.runtime.backends.compare import compare_runners
 
-    feeds = synthetic_feeds(plan.manifest, rig or default_rig(), frames)
-    session = onnxruntime_session(plan.onnx_path)
-    report = ParityReport(
-        min_agreement=min_agreement, reference="ONNX Runtime (CPU)", candidate=f"TensorRT {plan.info.precision}"
-    )
-    with TrtRunner(plan.engine_path) as runner:
-        for feed in feeds:
-            outputs = runner.infer(feed)
-            report.add("synthetic", run_session(session, feed), (outputs[OUTPUT_SEMANTICS], outputs[OUTPUT_CONFIDENCE]))
+    feeds = [("synthetic", feed) for feed in synthetic_feeds(plan.manifest, rig or default_rig(), frames)]
+    runners = [
+        create_runner(plan.onnx_path, "onnxruntime", providers=["CPUExecutionProvider"]),
+        create_runner(plan.engine_path, "tensorrt"),
+    ]
+    labels = ["ONNX Runtime (CPU)", f"TensorRT {plan.info.precision}"]
+    (report,) = compare_runners(runners, feeds, min_agreement, labels=labels)
     if not report.passed:
         raise EasyOccError(f"engine verification: {report.summary()}")
     return report.to_dict()

@@ -13,11 +13,9 @@ from collections.abc import Iterator
 import numpy as np
 from easyocc.calibration import CameraRig
 from easyocc.runtime.contract.errors import EasyOccError
-from easyocc.runtime.contract.manifest import INPUT_IMAGES, INPUT_VT_UV, INPUT_VT_WEIGHTS, Manifest
+from easyocc.runtime.contract.manifest import INPUT_IMAGES, Manifest
 from easyocc.runtime.contract.preprocess import read_image, resize_to_network
 from easyocc.runtime.contract.view_feed import view_transform_feed
-
-_NUMPY_DTYPES = {"uint8": np.uint8, "float32": np.float32, "float16": np.float16, "int32": np.int32}
 
 
 def synthetic_images(manifest: Manifest, seed: int) -> np.ndarray:
@@ -49,8 +47,11 @@ def synthetic_feeds(manifest: Manifest, rig: CameraRig, count: int, seed: int = 
     return [{INPUT_IMAGES: synthetic_images(manifest, seed + i), **tables} for i in range(count)]
 
 
-def dataset_feeds(manifest: Manifest, root, count: int | None = None, stride: int = 1) -> Iterator[dict]:
-    """Feeds from a nuScenes-layout dataset (real or synthetic world), every `stride`-th key frame.
+def dataset_feeds(
+    manifest: Manifest, root, count: int | None = None, stride: int = 1, start: int = 0
+) -> Iterator[dict]:
+    """Feeds from a nuScenes-layout dataset (real or synthetic world), every `stride`-th key frame from
+    key frame `start` on (so calibration and evaluation frames can be kept apart).
 
     Images are read, resized to the network size as the runtime does and stacked in the model's
     camera order; tables come from each sample's own rig (computed once per distinct rig).
@@ -59,7 +60,7 @@ def dataset_feeds(manifest: Manifest, root, count: int | None = None, stride: in
     from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 
     dataset = NuScenesDataset(root)
-    samples = dataset.samples()[:: max(1, int(stride))]
+    samples = dataset.samples()[max(0, int(start)) :: max(1, int(stride))]
     if not samples:
         raise EasyOccError(f"dataset {root}: no samples")
     produced, tables_cache = 0, {}
@@ -86,20 +87,3 @@ def dataset_feeds(manifest: Manifest, root, count: int | None = None, stride: in
 
 def _rig_in_order(rig: CameraRig, names) -> CameraRig:
     return CameraRig([rig[name] for name in names])
-
-
-def check_feed(manifest: Manifest, feed: dict) -> None:
-    """Raise unless the feed has exactly the manifest's inputs with their dtypes and shapes."""
-    expected = {spec.name: spec for spec in manifest.inputs}
-    if set(feed) != set(expected):
-        raise EasyOccError(f"feed has inputs {sorted(feed)}, the model expects {sorted(expected)}")
-    for name, spec in expected.items():
-        array = feed[name]
-        dtype = _NUMPY_DTYPES.get(spec.dtype)
-        if dtype is None or array.dtype != dtype or tuple(array.shape) != tuple(spec.shape):
-            raise EasyOccError(
-                f"input '{name}': got {array.dtype} {list(array.shape)}, the model expects {spec.dtype} {list(spec.shape)}"
-            )
-    for name in (INPUT_VT_UV, INPUT_VT_WEIGHTS):
-        if not np.all(np.isfinite(feed[name])):
-            raise EasyOccError(f"input '{name}' contains NaN or inf")

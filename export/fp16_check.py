@@ -16,9 +16,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-import numpy as np
-from easyocc.export.parity import ParityReport
-from easyocc.runtime.contract.manifest import INPUT_VT_UV, INPUT_VT_WEIGHTS
+from easyocc.runtime.backends.compare import ParityReport
+from easyocc.runtime.contract.manifest import Manifest
 
 FLOAT16_MAX = 65504.0
 
@@ -86,12 +85,19 @@ def _peak(value) -> float:
     return 0.0
 
 
-def check_fp16(model, feeds, num_classes: int) -> Fp16Report:
-    """Run the float32 and float16-emulated model on every (source, feed) pair."""
+def check_fp16(model, manifest: Manifest, feeds) -> Fp16Report:
+    """Run the float32 and float16-emulated model on every (source, feed) pair, through the comparator."""
     import torch
-    from easyocc.export.wrapper import DeployWrapper, reference_outputs
+    from easyocc.export.parity import torch_eager_runner
+    from easyocc.export.wrapper import HalfTables
+    from easyocc.runtime.backends.compare import compare_runners
 
-    fp32 = DeployWrapper(model, num_classes).eval()
+    fp32 = torch_eager_runner(model, manifest)
+    fp16 = torch_eager_runner(copy.deepcopy(model), manifest)
+    with torch.no_grad():
+        for tensor in [*fp16.module.model.parameters(), *fp16.module.model.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
     peaks: dict[str, float] = {}
 
     def record(name):
@@ -100,26 +106,16 @@ def check_fp16(model, feeds, num_classes: int) -> Fp16Report:
 
         return hook
 
-    fp16 = DeployWrapper(copy.deepcopy(model), num_classes).eval()
-    with torch.no_grad():
-        for param in fp16.model.parameters():
-            param.copy_(param.half().float())
-        for buffer in fp16.model.buffers():
-            if buffer.is_floating_point():
-                buffer.copy_(buffer.half().float())
-    handles = [module.register_forward_hook(record(name)) for name, module in _leaf_modules(fp32.model)]
+    handles = [module.register_forward_hook(record(name)) for name, module in _leaf_modules(fp32.module.model)]
     handles += [
-        module.register_forward_hook(lambda _m, _i, out: _round_half(out)) for _, module in _leaf_modules(fp16.model)
+        module.register_forward_hook(lambda _m, _i, out: _round_half(out))
+        for _, module in _leaf_modules(fp16.module.model)
     ]
-    report = ParityReport(reference="torch float32 (CPU)", candidate="torch float16 emulation (CPU)")
+    fp16.module = HalfTables(fp16.module)
     try:
-        for source, feed in feeds:
-            half_feed = dict(feed)
-            for name in (INPUT_VT_UV, INPUT_VT_WEIGHTS):
-                half_feed[name] = feed[name].astype(np.float16).astype(np.float32)
-            report.add(
-                source, reference_outputs(fp32, feed, num_classes), reference_outputs(fp16, half_feed, num_classes)
-            )
+        (report,) = compare_runners(
+            [fp32, fp16], feeds, labels=["torch float32 (CPU)", "torch float16 emulation (CPU)"]
+        )
     finally:
         for handle in handles:
             handle.remove()

@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from easyocc.export.onnx_model import embed_manifest, sha256_file
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import atomic_path
@@ -153,25 +152,3 @@ def export_onnx(model, manifest: Manifest, out, opset: int = OPSET, simplified: 
         operators=dict(sorted(histogram.items())),
         simplified=simplified,
     )
-
-
-def onnxruntime_session(path, threads: int | None = None):
-    """A CPU ONNX Runtime session for `path` (threads: intra-op threads, None = ORT's default)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = int(threads)
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-        raise EasyOccError(f"ONNX Runtime cannot load {path}: {exc}") from None
-
-
-def run_session(session, feed: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(semantics, confidence) from an ORT session for one feed."""
-    from easyocc.runtime.contract.manifest import OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
-
-    semantics, confidence = session.run([OUTPUT_SEMANTICS, OUTPUT_CONFIDENCE], feed)
-    return semantics, confidence

@@ -12,10 +12,10 @@ import warnings
 from pathlib import Path
 
 from easyocc.export.onnx_export import example_inputs
-from easyocc.export.parity import ParityReport
-from easyocc.export.wrapper import DeployWrapper, reference_outputs
+from easyocc.export.wrapper import DeployWrapper
+from easyocc.runtime.backends.compare import ParityReport, compare_runners
 from easyocc.runtime.contract.fileio import atomic_path
-from easyocc.runtime.contract.manifest import ONNX_METADATA_KEY, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS, Manifest
+from easyocc.runtime.contract.manifest import ONNX_METADATA_KEY, Manifest
 
 
 def export_torchscript(model, manifest: Manifest, out) -> Path:
@@ -37,15 +37,11 @@ def compare_torchscript(model, path, feeds, num_classes: int) -> ParityReport:
 
     Tracing must not change a single class, so the report requires 100 % agreement.
     """
+    from easyocc.export.parity import TORCH_EAGER, torch_eager_runner
     from easyocc.runtime.backends import create_runner
 
-    report = ParityReport(min_agreement=1.0, candidate="TorchScript (runtime torch runner, CPU)")
-    with create_runner(path, "torch") as runner:
-        for source, feed in feeds:
-            candidate = runner.infer(feed)
-            report.add(
-                source,
-                reference_outputs(model, feed, num_classes),
-                (candidate[OUTPUT_SEMANTICS], candidate[OUTPUT_CONFIDENCE]),
-            )
+    with create_runner(path, "torch") as candidate:
+        reference = torch_eager_runner(model, candidate.manifest, num_classes)
+        labels = [TORCH_EAGER, "TorchScript (runtime torch runner, CPU)"]
+        (report,) = compare_runners([reference, candidate], feeds, min_agreement=1.0, labels=labels)
     return report

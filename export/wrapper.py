@@ -53,16 +53,13 @@ def semantics_and_confidence(logits: torch.Tensor, class_ids: torch.Tensor):
     return index.to(torch.uint8), confidence
 
 
-def reference_outputs(model: nn.Module, feed: dict, num_classes: int):
-    """Torch eager outputs of the wrapped model for one numpy feed: (semantics u8, confidence f32) numpy."""
-    from easyocc.runtime.contract.manifest import INPUT_IMAGES, INPUT_VT_UV, INPUT_VT_WEIGHTS
+class HalfTables(nn.Module):
+    """The deploy wrapper with its float inputs (the view-transform tables) rounded through float16 first,
+    as an FP16 engine receives them (for the FP16 emulation of `easyocc.export.fp16_check`)."""
 
-    wrapper = model if isinstance(model, DeployWrapper) else DeployWrapper(model, num_classes)
-    wrapper.eval()
-    with torch.inference_mode():
-        semantics, confidence = wrapper(
-            torch.from_numpy(feed[INPUT_IMAGES]),
-            torch.from_numpy(feed[INPUT_VT_UV]),
-            torch.from_numpy(feed[INPUT_VT_WEIGHTS]),
-        )
-    return semantics.numpy(), confidence.numpy()
+    def __init__(self, wrapper: nn.Module):
+        super().__init__()
+        self.inner = wrapper
+
+    def forward(self, images: torch.Tensor, vt_uv: torch.Tensor, vt_weights: torch.Tensor):
+        return self.inner(images, vt_uv.half().float(), vt_weights.half().float())

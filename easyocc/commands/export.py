@@ -198,7 +198,7 @@ def cmd_fp16(args) -> int:
     from easyocc.export.fp16_check import check_fp16
 
     model, manifest, rig = _load(args)
-    report = check_fp16(model, _feeds(args, manifest, rig), len(manifest.class_names))
+    report = check_fp16(model, manifest, _feeds(args, manifest, rig))
     _say(report.summary())
     _emit(report.to_dict(), args.json_path)
     return 0

@@ -101,7 +101,7 @@ def test_engine_modules_import_without_tensorrt():
     import easyocc.export.calibrator
     import easyocc.export.engine_build
     import easyocc.export.trt_builder
-    import easyocc.export.trt_runner  # noqa: F401
+    import easyocc.runtime.backends.tensorrt_runner  # noqa: F401
 
     if importlib.util.find_spec("tensorrt") is None:
         from easyocc.export.trt_builder import import_tensorrt

@@ -74,12 +74,12 @@ def test_fp16_check_flags_a_module_beyond_float16_range(standin, rig):
 
     model, manifest = standin
     feeds = [("synthetic", feed) for feed in synthetic_feeds(manifest, rig, 1)]
-    report = check_fp16(model, feeds, 18)
+    report = check_fp16(model, manifest, feeds)
     assert report.overflowing == [] and report.parity.agreement > 0.95
     hot = copy.deepcopy(model)
     with torch.no_grad():
         hot.encoder[0].weight.mul_(1e5)
-    flagged = check_fp16(hot, feeds, 18)
+    flagged = check_fp16(hot, manifest, feeds)
     assert "encoder.0" in flagged.overflowing
     assert flagged.to_dict()["largest_activations"]["encoder.0"] > 65504
 
