@@ -2,13 +2,19 @@
 
 No nuscenes-devkit dependency; the same conventions: quaternions [w, x, y, z], `calibrated_sensor`
 maps sensor -> ego, `ego_pose` maps ego -> global at that sensor's own timestamp.
+
+Scale (full v1.0-trainval: 850 scenes, 34k key frames, 1.17M annotations, 2.6M sample_data rows):
+only key-frame sample_data rows and the ego poses they reference are kept (the sweeps between key
+frames are never read); rows are indexed by token, key-frame data by (sample, channel) and
+annotations by sample, each index built once, on first use, so every per-sample lookup is O(1).
+Measured in benchmarks/bench_nuscenes_tables.py (docs/results/nuscenes_tables.json).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -87,19 +93,38 @@ class NuScenesDataset:
                 self._tables[name] = []
                 continue
             try:
-                self._tables[name] = json.loads(path.read_text())
+                rows = json.loads(path.read_text())
             except json.JSONDecodeError as exc:
                 raise EasyOccError(f"dataset table {path}: invalid JSON ({exc.msg})") from None
-        self._by_token = {name: {r["token"]: r for r in rows} for name, rows in self._tables.items()}
-        self._sensor_channel = {r["token"]: r["channel"] for r in self._tables["sensor"]}
-        self._key_data = {}
-        for record in self._tables["sample_data"]:
-            if not record.get("is_key_frame", True):
-                continue
-            channel = self._sensor_channel.get(
-                self._by_token["calibrated_sensor"][record["calibrated_sensor_token"]]["sensor_token"]
-            )
-            self._key_data[(record["sample_token"], channel)] = record
+            if name == "sample_data":
+                rows = [r for r in rows if r.get("is_key_frame", True)]
+            elif name == "ego_pose":
+                used = {r["ego_pose_token"] for r in self._tables["sample_data"]}
+                rows = [r for r in rows if r["token"] in used]
+            self._tables[name] = rows
+        self._by_token = _TokenIndex(self._tables)
+
+    @cached_property
+    def _key_data(self) -> dict:
+        """(sample token, channel) -> key-frame sample_data row."""
+        sensor_channel = {r["token"]: r["channel"] for r in self._tables["sensor"]}
+        calibrated = self._by_token["calibrated_sensor"]
+        return {
+            (r["sample_token"], sensor_channel.get(calibrated[r["calibrated_sensor_token"]]["sensor_token"])): r
+            for r in self._tables["sample_data"]
+        }
+
+    @cached_property
+    def _annotations(self) -> dict:
+        """sample token -> its sample_annotation rows."""
+        by_sample: dict[str, list] = {}
+        for ann in self._tables["sample_annotation"]:
+            by_sample.setdefault(ann["sample_token"], []).append(ann)
+        return by_sample
+
+    @cached_property
+    def _scenes_by_name(self) -> dict:
+        return {scene["name"]: scene for scene in self._tables["scene"]}
 
     def _find_version(self) -> str:
         candidates = sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / "sample.json").is_file())
@@ -112,9 +137,8 @@ class NuScenesDataset:
         return [scene["name"] for scene in self._tables["scene"]]
 
     def _scene(self, name: str) -> dict:
-        for scene in self._tables["scene"]:
-            if scene["name"] == name:
-                return scene
+        if name in self._scenes_by_name:
+            return self._scenes_by_name[name]
         raise EasyOccError(f"dataset {self.root}: no scene named '{name}'; it has {', '.join(self.scene_names)}")
 
     def samples(self, scene_name: str | None = None) -> list[Sample]:
@@ -193,9 +217,7 @@ class NuScenesDataset:
         boxes = []
         instances = self._by_token["instance"]
         categories = self._by_token["category"]
-        for ann in self._tables["sample_annotation"]:
-            if ann["sample_token"] != sample.token:
-                continue
+        for ann in self._annotations.get(sample.token, ()):
             instance = instances.get(ann["instance_token"], {})
             category = categories.get(instance.get("category_token"), {}).get("name", "unknown")
             boxes.append(
@@ -213,6 +235,33 @@ class NuScenesDataset:
     def labels_path(self, sample: Sample, labels_root=None) -> Path:
         """Occ3D labels of a sample: <labels_root or dataset root>/gts/<scene>/<token>/labels.npz."""
         return labels_path(labels_root or self.root, sample.scene_name, sample.token)
+
+
+class _TokenIndex(dict):
+    """table name -> {token: row}; each table is indexed on its first lookup."""
+
+    def __init__(self, tables: dict):
+        super().__init__()
+        self._tables = tables
+
+    def __missing__(self, name: str) -> dict:
+        index = self[name] = {row["token"]: row for row in self._tables[name]}
+        return index
+
+
+def load_dataset(root, version: str | None = None) -> NuScenesDataset:
+    """A reader shared by every caller in the process (the trainer, its evaluations, the labeller):
+    full trainval takes tens of seconds and GBs to load. Reloaded when a table file changes."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise EasyOccError(f"dataset folder not found: {root}")
+    tables = sorted(root.glob(f"{version or '*'}/*.json"))
+    return _load_cached(root, version, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in tables))
+
+
+@lru_cache(maxsize=2)
+def _load_cached(root: Path, version: str | None, _stamp: tuple) -> NuScenesDataset:
+    return NuScenesDataset(root, version)
 
 
 def load_lidar(path) -> np.ndarray:
