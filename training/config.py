@@ -23,8 +23,15 @@ class DataConfig:
     """Folder holding gts/<scene>/<token>/labels.npz to train on (ground truth or pseudo); '' = root."""
     gt: str = ""
     """Ground truth for periodic evaluation; '' = root."""
+    split: str = "auto"
+    """Scenes to train on: an official nuScenes list (train, val, test, mini_train, mini_val), 'holdout'
+    (all but the last val_scenes scenes), or 'auto': the official 'train' list ('mini_train' on the mini
+    set) when the dataset's scenes are nuScenes scenes, else 'holdout' (the synthetic world)."""
+    eval_split: str = "auto"
+    """Held-out scenes for evaluation: 'auto' ('val' after train, 'mini_val' after mini_train, the last
+    val_scenes after holdout), an official list, 'holdout' or 'none'."""
     val_scenes: int = 1
-    """The last N scenes are held out for evaluation and never trained on."""
+    """With split=holdout: the last N scenes are held out for evaluation and never trained on."""
     mask: str = "camera"
     """Label mask that selects voxels for the loss: camera, lidar or none."""
     augment: bool = True

@@ -11,6 +11,9 @@ training time exactly what it sees in the car. Augmentations keep geometry consi
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +22,17 @@ import numpy as np
 import torch
 from easyocc.calibration import CameraRig, build_view_transform, resize_and_crop
 from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import write_json_atomic
 from easyocc.runtime.contract.preprocess import read_image, resize_to_network
 from easyocc.runtime.dataset.labels import read_labels
-from easyocc.runtime.dataset.nuscenes import NuScenesDataset, Sample
+from easyocc.runtime.dataset.nuscenes import Sample, load_dataset
+from easyocc.runtime.dataset.splits import SceneSplit, resolve_split, split_scenes
 from easyocc.training.model.config import ModelConfig
+
+log = logging.getLogger(__name__)
+STATS_FOLDER = "stats"
+"""Beside the labels: <labels root>/stats/class_counts_<mask>_<fingerprint>.json."""
+__all__ = ["Augment", "OccDataset", "class_counts", "select_scenes", "shared_class_counts", "split_scenes"]
 
 
 @dataclass(frozen=True)
@@ -35,14 +45,10 @@ class Augment:
     flip_y: bool = False  # mirror the ego y axis (left/right)
 
 
-def split_scenes(scene_names, val_scenes: int) -> tuple[list[str], list[str]]:
-    """(train, held-out): the last `val_scenes` scenes are held out, never seen in training."""
-    names = list(scene_names)
-    if val_scenes < 0 or (val_scenes > 0 and val_scenes >= len(names)):
-        raise EasyOccError(f"data: cannot hold out {val_scenes} of {len(names)} scene(s) and still train")
-    if val_scenes == 0:
-        return names, []
-    return names[:-val_scenes], names[-val_scenes:]
+def select_scenes(data_root, split: str = "auto", eval_split: str = "auto", val_scenes: int = 1) -> SceneSplit:
+    """Training and held-out scenes of a dataset (`easyocc.runtime.dataset.splits.resolve_split`):
+    nuScenes' official lists where the scenes are nuScenes scenes, else the last `val_scenes` held out."""
+    return resolve_split(load_dataset(data_root).scene_names, split, eval_split, val_scenes)
 
 
 class OccDataset(torch.utils.data.Dataset):
@@ -66,7 +72,7 @@ class OccDataset(torch.utils.data.Dataset):
         seed: int = 0,
         max_frames: int = 0,
     ):
-        self.data = NuScenesDataset(data_root)
+        self.data = load_dataset(data_root)
         self.labels_root = Path(labels_root) if labels_root else self.data.root
         self.config = config
         self.grid = config.grid_spec
@@ -186,3 +192,60 @@ class OccDataset(torch.utils.data.Dataset):
             "index": index,
             "seed": index,
         }
+
+
+def labels_fingerprint(dataset: OccDataset) -> str:
+    """sha256 over the dataset's label files (relative path, size, modification time), the mask kind and
+    the class count: it changes when any label file is rewritten, added or removed."""
+    digest = hashlib.sha256(f"{dataset.mask_kind}|{dataset.config.num_classes}|{dataset.grid.shape}".encode())
+    for sample in dataset.samples:
+        path = dataset.data.labels_path(sample, dataset.labels_root)
+        stat = path.stat()
+        digest.update(f"\n{path.relative_to(dataset.labels_root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def class_counts(dataset: OccDataset, cache: bool = True) -> tuple[np.ndarray, str]:
+    """int64 [num_classes] labelled voxels per class over every sample of `dataset`, and where they came
+    from: "cache" (<labels root>/stats/, keyed by `labels_fingerprint`) or "computed" (read every label
+    file, then cached; a labels folder that cannot be written is only logged)."""
+    from easyocc.training.losses import count_classes
+
+    fingerprint = labels_fingerprint(dataset) if cache else ""
+    path = dataset.labels_root / STATS_FOLDER / f"class_counts_{dataset.mask_kind}_{fingerprint[:20]}.json"
+    if cache and path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            if stored.get("fingerprint") == fingerprint and len(stored["class_counts"]) == dataset.config.num_classes:
+                log.info("class statistics: cache hit %s", path)
+                return np.asarray(stored["class_counts"], np.int64), "cache"
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("class statistics: unreadable cache %s; recounting", path)
+    counts = np.zeros(dataset.config.num_classes, np.int64)
+    for index in range(len(dataset)):
+        labels = dataset.labels_of(index)
+        counts += count_classes(labels.semantics, labels.mask(dataset.mask_kind))
+    log.info("class statistics: counted %d label files", len(dataset))
+    if cache:
+        stats = {"fingerprint": fingerprint, "mask": dataset.mask_kind, "frames": len(dataset),
+                 "labelled_voxels": int(counts.sum()), "class_counts": counts.tolist()}  # fmt: skip
+        try:
+            write_json_atomic(path, stats)
+        except OSError as exc:
+            log.warning("class statistics: cannot cache in %s (%s)", path.parent, exc.strerror or exc)
+    return counts, "computed"
+
+
+def shared_class_counts(dataset: OccDataset, device: torch.device | None = None) -> tuple[np.ndarray, str]:
+    """`class_counts` on rank 0 only, broadcast to the other ranks when torch.distributed is initialised
+    (their source is then "broadcast"); on one process, plain `class_counts`."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return class_counts(dataset)
+    counts = torch.zeros(dataset.config.num_classes, dtype=torch.int64, device=device)
+    source = "broadcast"
+    if dist.get_rank() == 0:
+        values, source = class_counts(dataset)
+        counts.copy_(torch.from_numpy(values))
+    dist.broadcast(counts, src=0)
+    return counts.cpu().numpy(), source

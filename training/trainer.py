@@ -19,10 +19,9 @@ import numpy as np
 import torch
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import write_json_atomic
-from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 from easyocc.training.config import TrainConfig
-from easyocc.training.data import OccDataset, split_scenes
-from easyocc.training.losses import class_weights_from_counts, count_classes, occupancy_loss
+from easyocc.training.data import OccDataset, select_scenes, shared_class_counts
+from easyocc.training.losses import class_weights_from_counts, occupancy_loss
 from easyocc.training.model import ModelConfig, build_model, read_checkpoint, save_checkpoint
 from easyocc.training.model.backbone import load_pretrained
 
@@ -71,12 +70,11 @@ class StepBatches(torch.utils.data.Sampler):
                 yield keys[first : first + self.bs]
 
 
-def compute_class_weights(dataset: OccDataset, c: float = 1.02) -> np.ndarray:
-    """ENet class weights 1 / ln(c + frequency) from the labelled voxels of every training sample."""
-    counts = np.zeros(dataset.config.num_classes, np.int64)
-    for index in range(len(dataset)):
-        labels = dataset.labels_of(index)
-        counts += count_classes(labels.semantics, labels.mask(dataset.mask_kind))
+def compute_class_weights(dataset: OccDataset, c: float = 1.02, device=None) -> np.ndarray:
+    """ENet class weights 1 / ln(c + frequency) from the labelled voxels of every training sample,
+    counted once on rank 0, cached beside the labels (a resume or a rerun reads the cache) and
+    broadcast to the other ranks."""
+    counts, _ = shared_class_counts(dataset, device)
     return class_weights_from_counts(counts, c)
 
 
@@ -138,13 +136,14 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
     if not data.root:
         raise EasyOccError("config data.root is empty: give the dataset folder (data.root=DIR)")
 
-    train_scenes, val_scenes = split_scenes(NuScenesDataset(data.root).scene_names, data.val_scenes)
+    split = select_scenes(data.root, data.split, data.eval_split, data.val_scenes)
+    train_scenes, val_scenes = split.require_train(data.root), split.held_out
     train_set = OccDataset(
         data.root, data.labels, config.model, train_scenes, mask=data.mask, augment=data.augment,
         scale_range=data.scale_range, flip=data.flip, seed=config.seed,
     )  # fmt: skip
     class_weights = (
-        compute_class_weights(train_set, config.loss.class_weight_c) if config.loss.class_weighting else None
+        compute_class_weights(train_set, config.loss.class_weight_c, device) if config.loss.class_weighting else None
     )
     weights_t = torch.from_numpy(class_weights).to(device) if class_weights is not None else None
 

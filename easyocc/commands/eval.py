@@ -10,7 +10,8 @@ import torch
 
 from easyocc.runtime.contract.fileio import write_json_atomic
 from easyocc.runtime.dataset.nuscenes import NuScenesDataset
-from easyocc.training.data import OccDataset, split_scenes
+from easyocc.runtime.dataset.splits import EVAL_CHOICES, scenes_for_eval
+from easyocc.training.data import OccDataset
 from easyocc.training.evaluate import evaluate
 from easyocc.training.model import load_checkpoint, read_checkpoint
 
@@ -24,9 +25,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scenes", default="", help="comma-separated scene names (default: see --split)")
     parser.add_argument(
         "--split",
-        choices=("val", "train", "all"),
+        choices=EVAL_CHOICES,
         default="val",
-        help="with the checkpoint's held-out count: val = held-out scenes (default)",
+        help="val (default): the checkpoint's held-out scenes, on nuScenes the official val (mini_val) list; "
+        "train: its training scenes; all; or an official list",
     )
     parser.add_argument("--max-frames", type=int, default=0, help="score at most this many frames (0 = all)")
     parser.add_argument("--out", default="", help="JSON results (default: beside the checkpoint)")
@@ -42,10 +44,8 @@ def main(argv: list[str]) -> int:
     if args.scenes:
         scenes = [s for s in args.scenes.split(",") if s]
     else:
-        held_out = int(read_checkpoint(args.checkpoint).get("train_config", {}).get("data", {}).get("val_scenes", 0))
-        names = NuScenesDataset(args.data).scene_names
-        train, val = split_scenes(names, held_out) if held_out < len(names) else (names, [])
-        scenes = {"val": val or names, "train": train, "all": names}[args.split]
+        data_config = read_checkpoint(args.checkpoint).get("train_config", {}).get("data", {})
+        scenes = scenes_for_eval(NuScenesDataset(args.data).scene_names, args.split, data_config)
     labels = args.labels or args.data
     dataset = OccDataset(args.data, labels, config, scenes, max_frames=args.max_frames)
     extra = {"gt": args.gt} if args.gt and Path(args.gt).resolve() != Path(labels).resolve() else None

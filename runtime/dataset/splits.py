@@ -127,3 +127,34 @@ def resolve_split(scene_names, split: str = AUTO, eval_split: str = AUTO, val_sc
 def _members(names: list[str], split: str) -> list[str]:
     listed = set(official_split(split))
     return [name for name in names if name in listed]
+
+
+EVAL_CHOICES = ("val", "train", "all", "test", "mini_train", "mini_val")
+
+
+def scenes_for_eval(scene_names, choice: str = "val", data_config: dict | None = None) -> list[str]:
+    """Scenes an evaluation scores, among `scene_names` (the evaluated dataset's scenes).
+
+    choice: 'val' = the held-out scenes of the run described by `data_config` (the checkpoint's
+    train_config["data"]: split, eval_split, val_scenes; official 'val' or 'mini_val' on nuScenes
+    scenes, the last val_scenes otherwise, every scene when that run held none out); 'train' = that
+    run's training scenes; 'all'; or an official split name (test, mini_train, mini_val).
+    """
+    names = list(scene_names)
+    if choice == "all":
+        return names
+    if choice in EVAL_CHOICES[3:]:
+        if not has_official_lists(names):
+            raise EasyOccError(f"split '{choice}': the dataset's scenes are not all nuScenes scenes")
+        return _members(names, choice)
+    if choice not in ("val", "train"):
+        raise EasyOccError(f"unknown evaluation split '{choice}' (one of {', '.join(EVAL_CHOICES)})")
+    data = data_config or {}
+    split, eval_split = data.get("split", AUTO), data.get("eval_split", AUTO)
+    val_scenes = int(data.get("val_scenes", 0))
+    resolved = resolve_split(names, split, eval_split, val_scenes)
+    if choice == "train":
+        return resolved.train
+    if not resolved.held_out and resolved.held_out_split in (HOLDOUT, NONE):
+        return names
+    return resolved.held_out

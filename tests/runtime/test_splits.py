@@ -90,3 +90,24 @@ def test_unknown_official_name_and_negative_holdout():
         official_split("mini")
     with pytest.raises(EasyOccError, match=r"^data.val_scenes must be >= 0, got -1$"):
         resolve_split(["synth-0000"], val_scenes=-1)
+
+
+def test_evaluation_defaults_to_the_official_val_split():
+    from easyocc.runtime.dataset.splits import scenes_for_eval
+
+    mini = ["scene-0061", "scene-0103", "scene-0553", "scene-0916"]
+    assert scenes_for_eval(mini) == ["scene-0103", "scene-0916"]  # a checkpoint without split settings
+    assert scenes_for_eval(mini, "train", {"split": "auto", "val_scenes": 2}) == ["scene-0061", "scene-0553"]
+    assert scenes_for_eval(mini, "mini_val") == ["scene-0103", "scene-0916"]
+    assert scenes_for_eval(mini, "all") == mini
+    synth = ["synth-0000", "synth-0001", "synth-0002"]
+    assert scenes_for_eval(synth, "val", {"val_scenes": 1}) == ["synth-0002"]
+    assert scenes_for_eval(synth, "train", {"val_scenes": 1}) == ["synth-0000", "synth-0001"]
+    assert scenes_for_eval(synth, "val", {"val_scenes": 0}) == synth  # nothing held out: score every scene
+    assert scenes_for_eval(synth[:1], "val", {"val_scenes": 2}) == synth[:1]  # trained elsewhere on more scenes
+    with pytest.raises(EasyOccError, match=r"^split 'mini_val': the dataset's scenes are not all nuScenes scenes$"):
+        scenes_for_eval(synth, "mini_val")
+    with pytest.raises(
+        EasyOccError, match=r"^unknown evaluation split 'dev' \(one of val, train, all, test, mini_train, mini_val\)$"
+    ):
+        scenes_for_eval(synth, "dev")
