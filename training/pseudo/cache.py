@@ -7,6 +7,7 @@ cannot be read (a run killed mid-write on a file system without atomic rename) i
 from __future__ import annotations
 
 import logging
+import time
 import zipfile
 from pathlib import Path
 
@@ -31,6 +32,9 @@ class ProviderCache:
         self.root = Path(root) if root is not None else None
         self.hits = 0
         self.misses = 0
+        self.seconds = {"segment": 0.0, "depth": 0.0}
+        """Seconds spent running each kind of provider on misses (image decode included): the
+        per-stage costs that the merged labelling summary reports."""
 
     def _path(self, kind: str, provider, view: ImageView) -> Path:
         return self.root / kind / provider.cache_key() / view.channel / (view.path.name.split(".")[0] + ".npz")
@@ -60,7 +64,9 @@ class ProviderCache:
             self.hits += 1
             return Segmentation(cached["classes"], cached["score"].astype(np.float32))
         self.misses += 1
+        start = time.perf_counter()
         result = check_segmentation(segmenter.segment(image_loader(), view), view, segmenter.name)
+        self.seconds["segment"] += time.perf_counter() - start
         if path is not None:
             self._store(path, classes=result.classes, score=result.score.astype(np.float16))
         return result
@@ -73,7 +79,9 @@ class ProviderCache:
             self.hits += 1
             return cached["depth_m"].astype(np.float32)
         self.misses += 1
+        start = time.perf_counter()
         depth_m = check_depth(estimator.estimate(image_loader(), view), view, estimator.name)
+        self.seconds["depth"] += time.perf_counter() - start
         if path is not None:
             self._store(path, depth_m=depth_m)
         return depth_m
