@@ -28,9 +28,9 @@ from easyocc.training.pseudo.providers import build_depth, build_segmenter
 # name, segmenter, depth, config overrides
 ABLATIONS = (
     ("default: simulated-low, 13 frames", "simulated-low", "simulated-low", {}),
-    ("frames 0 (single frame)", "simulated-low", "simulated-low", {"frames": 0}),
-    ("frames 1", "simulated-low", "simulated-low", {"frames": 1}),
-    ("frames 4", "simulated-low", "simulated-low", {"frames": 4}),
+    ("frames 0 (single frame)", "simulated-low", "simulated-low", {"past_frames": 0}),
+    ("frames 1", "simulated-low", "simulated-low", {"past_frames": 1}),
+    ("frames 4", "simulated-low", "simulated-low", {"past_frames": 4}),
     ("dynamic filter off", "simulated-low", "simulated-low", {"dynamic_filter": False}),
     ("outlier removal off", "simulated-low", "simulated-low", {"outlier_removal": False}),
     ("simulated-high, 13 frames", "simulated-high", "simulated-high", {}),

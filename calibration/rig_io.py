@@ -15,6 +15,9 @@ from easyocc.calibration.geometry import make_transform, matrix_to_quaternion, q
 
 RIG_FILE_VERSION = 1
 DEFAULT_RIG_RESOURCE = "nuscenes_rig.yaml"
+RIG_KEYS = ("version", "cameras")
+CAMERA_KEYS = ("name", "width", "height", "K", "dist", "ego_T_cam")
+EXTRINSIC_KEYS = ("translation", "rotation_wxyz")
 
 
 def _field(mapping, key: str, where: str):
@@ -25,9 +28,18 @@ def _field(mapping, key: str, where: str):
     return mapping[key]
 
 
+def _known_keys(mapping: dict, known: tuple[str, ...], where: str) -> None:
+    """Refuse a key the rig format does not have (a typo such as `distortion:` for `dist:` would
+    otherwise be silently ignored)."""
+    for key in mapping:
+        if key not in known:
+            raise EasyOccError(f"{where}: unknown key '{key}'; known: {', '.join(known)}")
+
+
 def _extrinsic_from_dict(value, where: str) -> np.ndarray:
     """`ego_T_cam` as a 4x4 matrix or as {translation: [x, y, z], rotation_wxyz: [w, x, y, z]}."""
     if isinstance(value, dict):
+        _known_keys(value, EXTRINSIC_KEYS, where)
         translation = np.asarray(_field(value, "translation", where), dtype=np.float64)
         rotation = _field(value, "rotation_wxyz", where)
         if translation.shape != (3,):
@@ -49,6 +61,7 @@ def camera_from_dict(entry: dict, index: int = 0) -> Camera:
     """One camera from a rig-file entry (see `rig_to_dict` for the layout)."""
     name = _field(entry, "name", f"rig camera #{index}")
     where = f"rig camera {name}"
+    _known_keys(entry, CAMERA_KEYS, where)
     return Camera(
         name=str(name),
         K=_field(entry, "K", where),
@@ -61,6 +74,7 @@ def camera_from_dict(entry: dict, index: int = 0) -> Camera:
 
 def rig_from_dict(data: dict) -> CameraRig:
     cameras = _field(data, "cameras", "rig file")
+    _known_keys(data, RIG_KEYS, "rig file")
     if not isinstance(cameras, list) or not cameras:
         raise EasyOccError("rig file: 'cameras' must be a non-empty list")
     return CameraRig(camera_from_dict(entry, i) for i, entry in enumerate(cameras))

@@ -64,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"easyocc {name}: needs '{exc.name}', install it with: pip install 'easyocc[{extra}]'", file=sys.stderr)
         return 2
+    return run_command(name, module.main, rest)
+
+
+def run_command(name: str, command_main, argv: list[str]) -> int:
+    """Run a command's main with the one error printer: an EasyOccError is one line on stderr, exit 2."""
     try:
-        return int(module.main(rest) or 0)
+        return int(command_main(argv) or 0)
     except EasyOccError as exc:
         print(f"easyocc {name}: error: {exc}", file=sys.stderr)
         return 2

@@ -6,32 +6,36 @@ Under torchrun (`torchrun --nproc_per_node 2 -m easyocc.commands.train --config 
 from __future__ import annotations
 
 import argparse
-import json
 
-from easyocc.training.config import load_config
+from easyocc.commands import options
+from easyocc.training.config import TrainConfig
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="easyocc train",
         description="Train an EasyOcc model from (pseudo-)labels. Overrides are dotted keys of TrainConfig, "
         "e.g. data.root=DIR optim.iters=2000 model.backbone_width=32.",
     )
-    parser.add_argument("--config", default="", help="YAML file (training/configs/*.yaml)")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("overrides", nargs="*", help="section.key=value")
-    args = parser.parse_args(argv)
-    config = load_config(args.config or None, args.overrides)
+    options.add_data(parser, help="nuScenes-layout dataset folder (config data.root)")
+    options.add_out(parser, help="run folder (config out_dir)")
+    options.add_quiet(parser)
+    options.add_deprecated(parser, "--no-progress", "-q/--quiet", "quiet", flag=True)
+    options.add_config(parser, TrainConfig)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    config = options.resolve_config(TrainConfig, args, {"data.root": args.data, "out_dir": args.out})
     if args.print_config:
-        print(json.dumps(config.to_dict(), indent=2))
-        return 0
+        return options.print_config(config)
     from easyocc.training.trainer import train
 
-    result = train(config, progress=not args.no_progress)
+    result = train(config, progress=not args.quiet)
     final = result["metrics"]
     if final:
-        print(f"done: step {result['step']}, held-out camera-mask mIoU {100 * final['camera']['miou']:.2f}")
+        print(f"done: step {result['step']}, held-out camera-mask mIoU {final['camera']['miou']:.2f}")
     else:
         print(f"done: step {result['step']}, checkpoint {config.out_dir}/last.pt")
     return 0
@@ -40,4 +44,6 @@ def main(argv: list[str]) -> int:
 if __name__ == "__main__":
     import sys
 
-    raise SystemExit(main(sys.argv[1:]))
+    from easyocc.cli import run_command
+
+    raise SystemExit(run_command("train", main, sys.argv[1:]))

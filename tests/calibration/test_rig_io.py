@@ -38,6 +38,15 @@ def test_yaml_round_trip(tmp_path):
             "CAM_BACK: ego_T_cam: rotation_wxyz is not a unit quaternion",
         ),
         (lambda d: d["cameras"][4].update(name="CAM_FRONT"), "duplicate camera name CAM_FRONT"),
+        (
+            lambda d: d["cameras"][0].update(distortion=d["cameras"][0].pop("dist")),
+            "bad.yaml: rig camera CAM_FRONT: unknown key 'distortion'; known: name, width, height, K, dist, ego_T_cam",
+        ),
+        (
+            lambda d: d["cameras"][1]["ego_T_cam"].update(rotation=[1, 0, 0, 0]),
+            "rig camera CAM_FRONT_RIGHT: ego_T_cam: unknown key 'rotation'; known: translation, rotation_wxyz",
+        ),
+        (lambda d: d.update(camera=[]), "rig file: unknown key 'camera'; known: version, cameras"),
     ],
 )
 def test_yaml_errors_name_camera_and_field(tmp_path, edit, message):

@@ -12,8 +12,15 @@ import time
 
 import pytest
 from easyocc.runtime.dataset.labels import read_labels
+from easyocc.training.pseudo.run import shard
 
-from easyocc.commands.labels import main, shard
+from easyocc.cli import main as cli_main
+from easyocc.commands.labels import main
+
+
+def labels_cli(argv):
+    return cli_main(["labels", *argv])
+
 
 LIMIT = 6
 
@@ -28,10 +35,9 @@ def _args(data, out, *extra):
         "boxes",
         "--depth",
         "lidar",
-        "--limit",
-        str(LIMIT),
         "--frames",
-        "2",
+        str(LIMIT),
+        "pseudo.past_frames=2",
         "-q",
         *extra,
     ]
@@ -73,24 +79,24 @@ def test_killed_run_resumes_without_redoing_finished_samples(nuscenes_root, tmp_
     assert main(_args(nuscenes_root, out)) == 0
     assert json.loads((out / "summary_rank0.json").read_text())["skipped_finished"] == LIMIT
     other = tmp_path / "other"
-    assert main(_args(nuscenes_root, other, "--cache", str(out / "cache"), "--no-outlier-removal")) == 0
+    assert main(_args(nuscenes_root, other, "--cache", str(out / "cache"), "pseudo.outlier_removal=false")) == 0
     summary = json.loads((other / "summary_rank0.json").read_text())
     assert summary["cache_misses"] == 0 and summary["cache_hits"] > 0
 
 
 def test_changed_settings_on_resume_are_refused(nuscenes_root, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main([*_args(nuscenes_root, out), "--limit", "1"]) == 0
-    assert main([*_args(nuscenes_root, out), "--limit", "1", "--set", "min_points=3"]) == 2
+    assert main([*_args(nuscenes_root, out), "--frames", "1"]) == 0
+    assert labels_cli([*_args(nuscenes_root, out), "--frames", "1", "pseudo.min_points=3"]) == 2
     assert "other settings (config)" in capsys.readouterr().err
 
 
 def test_bad_arguments_give_one_line_errors(nuscenes_root, tmp_path, capsys):
-    assert main(_args(nuscenes_root, tmp_path / "a", "--set", "nonsense")) == 2
-    assert "--set expects FIELD=VALUE" in capsys.readouterr().err
-    assert main([*_args(nuscenes_root, tmp_path / "b")[:4], "--segmenter", "magic"]) == 2
+    assert labels_cli(_args(nuscenes_root, tmp_path / "a", "nonsense")) == 2
+    assert "config override 'nonsense' must look like key=value" in capsys.readouterr().err
+    assert labels_cli([*_args(nuscenes_root, tmp_path / "b")[:4], "--segmenter", "magic"]) == 2
     assert "unknown segmenter 'magic'" in capsys.readouterr().err
-    assert main([*_args(nuscenes_root, tmp_path / "c")[:4], "--segmenter", "grounded-sam"]) == 2
+    assert labels_cli([*_args(nuscenes_root, tmp_path / "c")[:4], "--segmenter", "grounded-sam"]) == 2
     assert "needs --models DIR" in capsys.readouterr().err
 
 
@@ -106,7 +112,7 @@ def test_sample_with_missing_input_is_skipped_with_reason(tmp_path, nuscenes_roo
     victim["filename"] = victim["filename"].replace(".jpg", "_missing.jpg")
     tables.write_text(json.dumps(records))
     out = tmp_path / "out"
-    assert main(_args(root, out, "--frames", "0")) == 1
+    assert main(_args(root, out, "pseudo.past_frames=0")) == 1
     summary = json.loads((out / "summary_rank0.json").read_text())
     assert summary["failed"] == 1 and summary["labelled"] == LIMIT - 1
     assert "_missing.jpg" in summary["failures"][0]["reason"]
@@ -124,7 +130,7 @@ def test_two_ranks_with_gloo_take_disjoint_shards(nuscenes_root, tmp_path):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "easyocc", "labels", *_args(nuscenes_root, out, "--frames", "1")],
+                [sys.executable, "-m", "easyocc", "labels", *_args(nuscenes_root, out, "pseudo.past_frames=1")],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -148,6 +154,29 @@ def test_readme_commands_parse():
     commands = [shlex.split(line)[2:] for line in readme.read_text().splitlines() if line.startswith("easyocc labels ")]
     assert len(commands) >= 3
     for argv in commands:
-        build_parser().parse_args(argv)
+        build_parser().parse_intermixed_args(argv)
     bench = [line for line in readme.read_text().splitlines() if "bench_pseudo_labels.py" in line]
     assert bench and (readme.parents[2] / "benchmarks" / "bench_pseudo_labels.py").is_file()
+
+
+def test_config_file_errors_and_print_config(tmp_path, capsys):
+    import yaml
+
+    bad = tmp_path / "labels.yaml"
+    bad.write_text("pseudo: !!python/object/apply:os.system ['true']\n")
+    assert labels_cli(["--config", str(bad), "--data", "d", "--out", "o"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"easyocc labels: error: config file {bad}: invalid YAML at line 1" in err
+    bad.write_text("pseudo: {min_points: 2\n")
+    assert labels_cli(["--config", str(bad)]) == 2
+    assert f"config file {bad}: invalid YAML" in capsys.readouterr().err
+    bad.write_text("pseudo: {min_pionts: 2}\n")
+    assert labels_cli(["--config", str(bad)]) == 2
+    assert "unknown config key 'pseudo.min_pionts'; known under pseudo: past_frames," in capsys.readouterr().err
+    good = tmp_path / "good.yaml"
+    good.write_text("segmenter: simulated-low\npseudo: {min_points: 2}\n")
+    argv = ["--config", str(good), "--frames", "3", "--scene", "a", "--scene", "b", "pseudo.past_frames=4"]
+    assert labels_cli([*argv, "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["segmenter"] == "simulated-low" and printed["frames"] == 3 and printed["scenes"] == ["a", "b"]
+    assert printed["pseudo"]["min_points"] == 2 and printed["pseudo"]["past_frames"] == 4

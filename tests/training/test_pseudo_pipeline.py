@@ -30,7 +30,7 @@ def test_simulated_low_noise_labels_free_space_correctly(small_synth):
     dataset = NuScenesDataset(small_synth)
     samples = dataset.samples()
     labeler = PseudoLabeler(
-        dataset, build_segmenter("simulated-low"), build_depth("simulated-low"), PseudoLabelConfig(frames=3)
+        dataset, build_segmenter("simulated-low"), build_depth("simulated-low"), PseudoLabelConfig(past_frames=3)
     )
     quality = LabelQuality()
     for index in (2, 3):
@@ -65,7 +65,7 @@ def test_simulated_noise_levels_differ_and_are_reproducible(small_synth):
 def test_real_scene_three_frames_lidar_and_boxes(nuscenes_dataset, tmp_path):
     samples = nuscenes_dataset.samples()[:4]
     labeler = PseudoLabeler(
-        nuscenes_dataset, BoxSegmenter(), LidarDepth(), PseudoLabelConfig(frames=2), ProviderCache(tmp_path)
+        nuscenes_dataset, BoxSegmenter(), LidarDepth(), PseudoLabelConfig(past_frames=2), ProviderCache(tmp_path)
     )
     labels, info = labeler.label(samples, 2)
     assert info["frames_used"] == 3
@@ -94,7 +94,7 @@ class _Broken(DepthEstimator):
 @pytest.mark.parametrize("mode, message", [("raise", "RuntimeError: CUDA out of memory"), ("shape", "depth map shape")])
 def test_provider_failure_names_the_image(small_synth, mode, message):
     dataset = NuScenesDataset(small_synth)
-    labeler = PseudoLabeler(dataset, build_segmenter("ground-truth"), _Broken(mode), PseudoLabelConfig(frames=1))
+    labeler = PseudoLabeler(dataset, build_segmenter("ground-truth"), _Broken(mode), PseudoLabelConfig(past_frames=1))
     with pytest.raises(ProviderError, match=f"image .*CAM_BACK.*{message}"):
         labeler.label(dataset.samples(), 0)
 
@@ -105,7 +105,7 @@ def test_missing_image_is_a_named_failure_and_past_frames_are_dropped(small_synt
     dataset = NuScenesDataset(root)
     samples = dataset.samples()
     samples[0].cameras["CAM_FRONT"].path.unlink()
-    labeler = PseudoLabeler(dataset, build_segmenter("ground-truth"), LidarDepth(), PseudoLabelConfig(frames=3))
+    labeler = PseudoLabeler(dataset, build_segmenter("ground-truth"), LidarDepth(), PseudoLabelConfig(past_frames=3))
     with pytest.raises(ProviderError, match="CAM_FRONT.*not found|No such file"):
         labeler.label(samples, 0)
     labels, info = labeler.label(samples, 1)  # the broken past frame is dropped with its reason
@@ -136,7 +136,7 @@ def test_relative_depth_alignment_recovers_scale_and_shift(small_synth):
 
 
 def test_config_from_dict_round_trips():
-    config = PseudoLabelConfig(frames=4, dynamic_filter=False)
+    config = PseudoLabelConfig(past_frames=4, dynamic_filter=False)
     assert PseudoLabelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(EasyOccError, match="grid"):
         PseudoLabelConfig.from_dict({"grid": {"lower": [0, 0, 0], "upper": [1, 1, 1], "voxel_size": 0.3}})
@@ -147,7 +147,7 @@ def test_labels_written_by_the_pipeline_read_back(small_synth, tmp_path):
 
     dataset = NuScenesDataset(small_synth)
     labels, _ = PseudoLabeler(
-        dataset, build_segmenter("ground-truth"), build_depth("ground-truth"), PseudoLabelConfig(frames=0)
+        dataset, build_segmenter("ground-truth"), build_depth("ground-truth"), PseudoLabelConfig(past_frames=0)
     ).label(dataset.samples(), 0)
     path = labels_path(tmp_path, "s", "t")
     write_labels(path, labels)

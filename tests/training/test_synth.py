@@ -143,8 +143,10 @@ def test_threads_must_be_positive():
     [
         (["--size", "704"], "bad image size '704'"),
         (["--size", "8x8"], "each side must be 32..4096"),
-        (["--scenes", "0"], "--scenes must be positive"),
-        (["--frames", "-2"], "--frames must be positive"),
+        (["--scenes", "0"], "config scenes: 0 is below the minimum 1"),
+        (["--frames", "-2"], "config frames: -2 is below the minimum 1"),
+        (["density=nan"], "config density: nan is not a finite number"),
+        (["desnity=2"], "unknown config key 'desnity'; known: scenes, frames, image_size"),
         (["--threads", "0"], "--threads must be positive"),
     ],
 )
@@ -187,6 +189,6 @@ def test_config_validation():
     assert parse_size("1600x900") == (1600, 900)
     with pytest.raises(EasyOccError, match="camera_hz"):
         SynthConfig(camera_hz=5)
-    with pytest.raises(EasyOccError, match="frames must be a positive integer"):
+    with pytest.raises(EasyOccError, match="config frames: 0 is below the minimum 1"):
         SynthConfig(frames=0)
     assert SynthConfig.from_dict(SynthConfig().to_dict()) == SynthConfig()

@@ -36,7 +36,7 @@ def overrides(world, out_dir, *extra):
 def test_two_iteration_smoke_run_via_cli(world, tmp_path, capsys):
     from easyocc.commands.train import main
 
-    assert main(["--config", str(TINY_YAML), "--no-progress", *overrides(world, tmp_path, "data.val_scenes=1")]) == 0
+    assert main(["--config", str(TINY_YAML), "-q", *overrides(world, tmp_path, "data.val_scenes=1")]) == 0
     out = capsys.readouterr().out
     assert "done: step 2, held-out camera-mask mIoU" in out
     rows = (tmp_path / "log.csv").read_text().splitlines()
@@ -85,10 +85,58 @@ def test_resume_continues_and_refuses_another_model(world, tmp_path):
 def test_config_overrides_are_typed_and_checked():
     config = load_config(TINY_YAML, ["optim.lr=1e-3", "model.input_size=[160, 64]", "data.scale_range=[1, 1.2]"])
     assert config.optim.lr == 0.001 and config.model.input_size == (160, 64) and config.data.scale_range == (1.0, 1.2)
-    with pytest.raises(EasyOccError, match="config optim: unknown key.*lrr"):
+    with pytest.raises(EasyOccError, match="unknown config key 'optim.lrr'; known under optim: iters, batch_size"):
         load_config(TINY_YAML, ["optim.lrr=1"])
     with pytest.raises(EasyOccError, match="config optim.iters: expected int, got 'many'"):
         load_config(TINY_YAML, ["optim.iters=many"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.iters=-3", "config optim.iters: -3 is below the minimum 1"),
+        ("optim.batch_size=0", "config optim.batch_size: 0 is below the minimum 1"),
+        ("optim.lr=nan", "config optim.lr: nan is not a finite number"),
+        ("optim.iterz=5", "unknown config key 'optim.iterz'; known under optim: iters, batch_size, grad_accum, lr"),
+        ("data.mask=all", "config data.mask: 'all' is not one of camera, lidar, none"),
+    ],
+)
+def test_cli_refuses_bad_values_before_work_starts(tmp_path, capsys, override, message):
+    from easyocc.cli import main
+
+    assert main(["train", "--config", str(TINY_YAML), f"out_dir={tmp_path / 'run'}", override]) == 2
+    err = capsys.readouterr().err
+    assert err == f"easyocc train: error: {message}\n" or (err.count("\n") == 1 and message in err), err
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("optim: {iters: 2\n", "invalid YAML"),
+        ("model: !!python/object:os.system {}\n", "invalid YAML at line 1 (could not determine a constructor"),
+        ("- a list\n", "expected a mapping of keys, got list"),
+    ],
+)
+def test_cli_refuses_bad_yaml_naming_the_file(tmp_path, capsys, text, message):
+    from easyocc.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"easyocc train: error: config file {path}: {message}" in err, err
+
+
+def test_print_config_prints_the_effective_yaml(capsys):
+    import yaml
+
+    from easyocc.cli import main
+
+    assert main(["train", "--config", str(TINY_YAML), "optim.iters=7", "--data", "/d", "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == load_config(TINY_YAML, ["optim.iters=7", "data.root=/d"]).to_dict()
+    assert printed["optim"]["iters"] == 7 and printed["data"]["root"] == "/d"
 
 
 def test_shipped_configs_load_and_match_the_variants():
@@ -120,7 +168,7 @@ def test_ddp_two_cpu_processes_match_one_process(world, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "easyocc.commands.train", "--config", str(TINY_YAML), "--no-progress",
+        "-m", "easyocc.commands.train", "--config", str(TINY_YAML), "-q",
         *overrides(world, tmp_path / "ddp", "optim.grad_accum=1", *common),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)

@@ -1,6 +1,6 @@
 """The 3-D stage: per-image semantics and depth -> Occ3D labels of one key frame.
 
-Per key frame: lift the six cameras of the key frame and of up to `frames` previous key frames into
+Per key frame: lift the six cameras of the key frame and of up to `past_frames` previous key frames into
 the global frame (each frame's cloud cleaned by statistical outlier removal and kept in a small
 cache, so sequential key frames reuse it), take static classes only from past frames, bring
 everything into the label frame (the key frame's ego at the lidar's time, else at the first
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from easyocc.calibration import invert_transform, transform_points
+from easyocc.runtime.contract import config as config_system
 from easyocc.runtime.contract.classes import DYNAMIC_CLASSES, FREE
+from easyocc.runtime.contract.config import setting
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.grid import OCC3D_NUSCENES, GridSpec
 from easyocc.runtime.contract.preprocess import read_image
@@ -36,58 +38,41 @@ _DYNAMIC = np.array(sorted(DYNAMIC_CLASSES), dtype=np.uint8)
 class PseudoLabelConfig:
     """Settings of the 3-D stage."""
 
-    frames: int = 13
+    past_frames: int = setting(13, min=0)
     """Previous key frames merged into each key frame's labels (0 = single frame)."""
     dynamic_filter: bool = True
     """Take dynamic classes (vehicles, people) only from the key frame itself, never from past frames."""
     outlier_removal: bool = True
     """Statistical outlier removal on each frame's merged cloud (scipy cKDTree)."""
-    outlier_neighbours: int = 6
+    outlier_neighbours: int = setting(6, min=1)
     """Neighbours per point for outlier removal."""
-    outlier_std_ratio: float = 2.0
+    outlier_std_ratio: float = setting(2.0, above=0.0)
     """Points whose range-normalised mean neighbour distance exceeds mean + ratio * std are dropped."""
-    min_points: int = 1
+    min_points: int = setting(1, min=1)
     """Points a voxel needs to be labelled occupied."""
-    max_points_per_image: int = 12000
+    max_points_per_image: int = setting(12000, min=1)
     """Dense depth maps are sampled on a pixel lattice to about this many points per image."""
-    max_depth_m: float = 60.0
+    max_depth_m: float = setting(60.0, above=0.0)
     """Depth beyond this is ignored (foundation-model depth is unreliable far away)."""
-    free_guard_voxels: int = 1
+    free_guard_voxels: int = setting(1, min=0)
     """Voxels within this many voxels (horizontally) of an occupied one are never labelled free: surface
     voxels are partly occupied, and rays grazing a facade cross their free part."""
-    free_margin: float = 0.05
+    free_margin: float = setting(0.05, min=0.0, max=0.99)
     """Free-space rays stop this fraction of their length before the hit (room for depth error)."""
     grid: GridSpec = field(default=OCC3D_NUSCENES)
     """Label grid in the ego frame of the key frame."""
 
     def __post_init__(self):
-        for name in ("frames", "outlier_neighbours", "min_points", "max_points_per_image", "free_guard_voxels"):
-            value = getattr(self, name)
-            least = 0 if name in ("frames", "free_guard_voxels") else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise EasyOccError(f"pseudo-label config: {name} must be an integer >= {least}, got {value!r}")
-        if self.outlier_std_ratio <= 0 or self.max_depth_m <= 0:
-            raise EasyOccError("pseudo-label config: outlier_std_ratio and max_depth_m must be positive")
-        if not 0 <= self.free_margin < 1:
-            raise EasyOccError(f"pseudo-label config: free_margin must be in [0, 1), got {self.free_margin}")
+        config_system.check(self)
         if not isinstance(self.grid, GridSpec):
             raise EasyOccError(f"pseudo-label config: grid must be a GridSpec, got {type(self.grid).__name__}")
 
     def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["grid"] = self.grid.to_dict()
-        return data
+        return config_system.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> PseudoLabelConfig:
-        data = dict(data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise EasyOccError(f"pseudo-label config: unknown field(s) {', '.join(unknown)}")
-        if "grid" in data and isinstance(data["grid"], dict):
-            data["grid"] = GridSpec.from_dict(data["grid"])
-        return cls(**data)
+        return config_system.build(cls, data)
 
 
 @dataclass(frozen=True)
@@ -135,7 +120,7 @@ class PseudoLabeler:
         self.config = config
         self.cache = cache or ProviderCache(None)
         self._clouds: OrderedDict[str, FrameCloud] = OrderedDict()
-        self._cache_size = frame_cache_size if frame_cache_size is not None else config.frames + 2
+        self._cache_size = frame_cache_size if frame_cache_size is not None else config.past_frames + 2
 
     # ----- per frame
     def frame_cloud(self, sample: Sample) -> FrameCloud:
@@ -186,7 +171,7 @@ class PseudoLabeler:
         label_T_global = invert_transform(label_frame_pose(key))
         clouds = [(0, self.frame_cloud(key))]
         skipped = []
-        for past in range(index - 1, max(index - self.config.frames, 0) - 1, -1):
+        for past in range(index - 1, max(index - self.config.past_frames, 0) - 1, -1):
             try:
                 clouds.append((index - past, self.frame_cloud(scene_samples[past])))
             except ProviderError as exc:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
+from easyocc.runtime.contract import config as config_system
+from easyocc.runtime.contract.config import setting
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.grid import OCC3D_NUSCENES, GridSpec
 
@@ -15,31 +16,31 @@ KEY_FRAME_HZ = 2.0
 class SynthConfig:
     """What `generate_dataset` writes and how `SyntheticWorld` renders."""
 
-    scenes: int = 10
+    scenes: int = setting(10, min=1)
     """Number of scenes (each an independent procedural world, named synth-0000, synth-0001, ...)."""
-    frames: int = 40
+    frames: int = setting(40, min=1)
     """Key frames per scene, at 2 Hz (40 = 20 s, like a nuScenes scene)."""
-    image_size: tuple[int, int] = (704, 256)
+    image_size: tuple[int, int] = setting((704, 256), min=32, max=4096)
     """Camera image (width, height) in pixels; the nuScenes rig is resized (no crop) to it."""
-    seed: int = 0
+    seed: int = setting(0, min=0)
     """Master seed; scene i draws from numpy's default_rng([seed, i]); equal seeds give identical files."""
-    camera_hz: float = 0.0
+    camera_hz: float = setting(0.0, choices=(0.0, 12.0))
     """0: cameras only at key frames; 12: also non-key-frame camera images at 12 Hz (is_key_frame false)."""
     stagger_cameras: bool = True
     """Cameras fire up to +-25 ms around the key frame as the lidar sweeps past them, as in nuScenes."""
-    lidar_beams: int = 32
+    lidar_beams: int = setting(32, min=1)
     """Beams of the spinning lidar (HDL-32E elevations -30.67 to +10.67 deg)."""
-    lidar_azimuth_steps: int = 1080
+    lidar_azimuth_steps: int = setting(1080, min=1)
     """Lidar returns per beam and revolution (1/3 deg)."""
-    lidar_max_range_m: float = 70.0
+    lidar_max_range_m: float = setting(70.0, above=0.0)
     """Lidar returns beyond this range are dropped."""
-    max_render_distance_m: float = 150.0
+    max_render_distance_m: float = setting(150.0, above=0.0)
     """Ground and objects beyond this distance from the camera are drawn as sky (depth 0)."""
-    jpeg_quality: int = 92
+    jpeg_quality: int = setting(92, min=1, max=100)
     """JPEG quality of the camera images (fixed, so encoding is deterministic)."""
-    subsamples: int = 3
+    subsamples: int = setting(3, min=1)
     """Sub-samples per voxel edge when voxelizing (3 -> 27 per voxel) for the majority class."""
-    density: float = 1.0
+    density: float = setting(1.0, above=0.0, max=4.0)
     """Multiplier on the number of objects per metre of road."""
     write_aux: bool = True
     """Write per-image depth, semantic and instance ground truth beside samples/."""
@@ -47,24 +48,10 @@ class SynthConfig:
     """Ground-truth voxel grid in the ego frame."""
 
     def __post_init__(self):
-        for name in ("scenes", "frames", "lidar_beams", "lidar_azimuth_steps", "subsamples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise EasyOccError(f"synth: {name} must be a positive integer, got {value!r}")
-        size = tuple(self.image_size)
-        if len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in size):
+        object.__setattr__(self, "image_size", tuple(self.image_size))
+        if len(self.image_size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in self.image_size):
             raise EasyOccError(f"synth: image_size must be (width, height) integers, got {self.image_size!r}")
-        if not (32 <= size[0] <= 4096 and 32 <= size[1] <= 4096):
-            raise EasyOccError(f"synth: image_size {size[0]}x{size[1]} is outside 32..4096 pixels per side")
-        object.__setattr__(self, "image_size", size)
-        if self.camera_hz not in (0, 0.0, 12, 12.0):
-            raise EasyOccError(f"synth: camera_hz must be 0 (key frames only) or 12, got {self.camera_hz!r}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise EasyOccError(f"synth: jpeg_quality must be in 1..100, got {self.jpeg_quality}")
-        if not 0 < self.density <= 4:
-            raise EasyOccError(f"synth: density must be in (0, 4], got {self.density}")
-        if self.lidar_max_range_m <= 0 or self.max_render_distance_m <= 0:
-            raise EasyOccError("synth: ranges must be positive")
+        config_system.check(self)
         if not isinstance(self.grid, GridSpec):
             raise EasyOccError(f"synth: grid must be a GridSpec, got {type(self.grid).__name__}")
 
@@ -74,23 +61,11 @@ class SynthConfig:
         return int(round(self.camera_hz / KEY_FRAME_HZ)) if self.camera_hz else 1
 
     def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["image_size"] = list(self.image_size)
-        data["grid"] = self.grid.to_dict()
-        return data
+        return config_system.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> SynthConfig:
-        data = dict(data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise EasyOccError(f"synth config: unknown field(s) {', '.join(unknown)}")
-        if "grid" in data:
-            data["grid"] = GridSpec.from_dict(data["grid"])
-        if "image_size" in data:
-            data["image_size"] = tuple(data["image_size"])
-        return cls(**data)
+        return config_system.build(cls, data)
 
 
 def parse_size(text: str) -> tuple[int, int]:
