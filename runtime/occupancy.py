@@ -41,7 +41,7 @@ class OccupancyResult:
     semantics: uint8 [X, Y, Z] class ids (17 free); confidence: float32 [X, Y, Z]; voxels: the
     occupied ones; bev: int8 [Y, X] OccupancyGrid cells (0 free, 100 occupied, -1 unknown); timing:
     ms per stage ('preprocess', 'infer', 'postprocess', 'end_to_end'); missing_cameras: names run
-    with zeroed weights.
+    with zeroed weights; grid: the grid of semantics and confidence.
     """
 
     stamp_us: int
@@ -54,6 +54,7 @@ class OccupancyResult:
     missing_cameras: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
     record: FrameTiming | None = None
+    grid: GridSpec | None = None
 
 
 @dataclass(eq=False)
@@ -262,6 +263,7 @@ class OccupancyRuntime:
             names,
             dict(frame.meta),
             timing,
+            self.grid,
         )
 
     def process(self, frame: FrameSet) -> OccupancyResult:

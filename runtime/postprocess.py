@@ -1,4 +1,4 @@
-"""Model outputs -> what planners and people use: occupied voxels, a BEV occupancy grid, a top-down image.
+"""Model outputs -> what planners use: occupied voxels and a BEV occupancy grid (pictures: runtime/topdown.py).
 
 All vectorized with numpy; inputs are the model's semantics uint8 [X, Y, Z] and confidence float32
 [X, Y, Z] on a GridSpec (index order [x, y, z], ego frame x forward, y left, z up).
@@ -9,9 +9,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
-from easyocc.runtime.contract.classes import CLASS_ID, FREE, PALETTE
+from easyocc.runtime.contract.classes import CLASS_ID, FREE
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.grid import GridSpec
 
@@ -20,9 +19,6 @@ GROUND_CLASSES: tuple[int, ...] = tuple(CLASS_ID[n] for n in ("driveable_surface
 # nav_msgs/OccupancyGrid cell values.
 BEV_FREE, BEV_OCCUPIED, BEV_UNKNOWN = 0, 100, -1
 DEFAULT_Z_BAND_M = (-0.2, 2.2)
-# Top-down image colours (RGB) for columns with nothing occupied.
-TOPDOWN_FREE = np.array((40, 40, 40), np.uint8)
-TOPDOWN_UNKNOWN = np.array((0, 0, 0), np.uint8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,30 +118,6 @@ def band_observed(observed: np.ndarray, grid: GridSpec, z_band_m: tuple[float, f
     """bool [X, Y]: columns with an observed voxel (observed bool [X, Y, Z]) in the height band."""
     _check(observed, grid, "observed mask")
     return observed[:, :, z_band_slice(grid, z_band_m)].any(axis=2)
-
-
-def topdown_image(semantics: np.ndarray, observed: np.ndarray | None = None, scale: int = 2) -> np.ndarray:
-    """RGB uint8 [X*scale, Y*scale, 3] seen from above, x forward pointing up, y left pointing left.
-
-    Each column shows the colour (easyocc.runtime.contract.classes.PALETTE) of its highest non-free voxel, shaded by
-    height; empty columns are dark grey, columns never observed black.
-    """
-    if semantics.ndim != 3:
-        raise EasyOccError(f"semantics must be [X, Y, Z], got shape {semantics.shape}")
-    size_z = semantics.shape[2]
-    occupied = semantics != FREE
-    top = size_z - 1 - np.argmax(occupied[:, :, ::-1], axis=2)  # highest occupied layer per column
-    label = np.take_along_axis(semantics, top[:, :, None], axis=2)[:, :, 0]
-    shade = 0.55 + 0.45 * (top.astype(np.float32) / max(size_z - 1, 1))
-    image = (PALETTE[np.minimum(label, FREE)].astype(np.float32) * shade[:, :, None]).astype(np.uint8)
-    has_any = occupied.any(axis=2)
-    image[~has_any] = TOPDOWN_FREE
-    if observed is not None:
-        image[~has_any & ~observed.any(axis=2)] = TOPDOWN_UNKNOWN
-    image = image[::-1, ::-1]  # row 0 = largest x (front), column 0 = largest y (left)
-    if scale > 1:
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    return np.ascontiguousarray(image)
 
 
 def observed_mask(vt_weights: np.ndarray, grid: GridSpec, stride_xy: int, stride_z: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import atomic_path, write_bytes_atomic
-from easyocc.runtime.postprocess import topdown_image
+from easyocc.runtime.topdown import render_topdown
 
 
 class Sink:
@@ -89,8 +89,9 @@ def write_gif(path, frames_rgb: list[np.ndarray], frame_ms: int = 200) -> Path:
 
 class PreviewSink(Sink):
     """Top-down previews: a PNG of the newest frame, and an animated GIF of up to `max_frames` frames
-    (every `every`-th), written at close. `compose(result) -> RGB image` may replace the default
-    top-down view (e.g. prediction beside ground truth)."""
+    (every `every`-th), written at close. The default view is `render_topdown` (legend, ego marker,
+    scale bar) of the result on its grid; `compose(result) -> RGB image` may replace it (e.g.
+    prediction beside ground truth)."""
 
     def __init__(self, path, every: int = 1, max_frames: int = 60, compose=None, scale: int = 2):
         self.path = Path(path)
@@ -104,7 +105,10 @@ class PreviewSink(Sink):
         self._seen += 1
         if (self._seen - 1) % self.every or len(self.frames) >= self.max_frames:
             return
-        image = self.compose(result) if self.compose else topdown_image(result.semantics, scale=self.scale)
+        if self.compose:
+            image = self.compose(result)
+        else:
+            image = render_topdown(result.semantics, result.grid, scale=self.scale, title=f"frame {result.seq}")
         self.frames.append(image)
 
     def close(self) -> None:

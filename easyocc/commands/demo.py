@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from easyocc.commands.stream import DEFAULT_MODEL, check_model, print_summary
@@ -50,13 +49,6 @@ def generate_scene(folder: Path, frames: int) -> Path:
     return folder
 
 
-def caption(image: np.ndarray, text: str) -> np.ndarray:
-    """RGB image with a caption bar above it."""
-    bar = np.full((24, image.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return np.concatenate([bar, image], axis=0)
-
-
 class GroundTruthComparison:
     """Per frame: reads the Occ3D labels of the sample (when present and on the model's grid),
     accumulates the metric on the camera mask, and composes prediction | ground truth previews."""
@@ -85,17 +77,16 @@ class GroundTruthComparison:
         return labels
 
     def compose(self, result) -> np.ndarray:
-        from easyocc.runtime.postprocess import topdown_image
+        from easyocc.runtime.topdown import render_topdown, side_by_side
 
-        pred = caption(topdown_image(result.semantics, self.observed), f"predicted  frame {result.seq}")
+        pred = render_topdown(result.semantics, self.grid, self.observed, title=f"predicted  frame {result.seq}")
         labels = self.labels(result)
         if labels is None:
             return pred
         self.frames_with_labels += 1
         self.metric.update(result.semantics, labels.semantics, labels.mask("camera"))
-        truth = caption(topdown_image(labels.semantics, labels.mask_camera.astype(bool)), "ground truth (camera mask)")
-        gap = np.full((pred.shape[0], 8, 3), 255, np.uint8)
-        return np.concatenate([pred, gap, truth], axis=1)
+        truth = render_topdown(labels.semantics, self.grid, labels.mask_camera, title="ground truth (camera mask)")
+        return side_by_side([pred, truth])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from easyocc.runtime.contract.frames import SUPERSEDED
 from easyocc.runtime.occupancy import OccupancyRuntime
 from easyocc.runtime.pipeline import BufferClosedError, LatestBuffer, StreamPipeline
 from easyocc.runtime.sinks import CallbackSink, NpzSink, PreviewSink
+from easyocc.runtime.topdown import LEGEND_WIDTH, render_topdown
 from easyocc.runtime.sources import ImageFolderSource, IterableSource, NuScenesSource
 
 from tests.runtime.stream_fixtures import (
@@ -144,7 +145,9 @@ def test_nuscenes_replay_streams_real_images_to_npz_and_preview(nuscenes_root, t
     assert str(saved["sample_token"]) == source.samples[3].token
     assert int(saved["stamp_us"]) == results[3].stamp_us
     png = cv2.imread(str(tmp_path / "preview.png"))
-    assert png.shape == (40, 40, 3)  # 20 x 20 grid at scale 2
+    assert png.shape == (24 + 40, 40 + LEGEND_WIDTH, 3)  # title bar; 20 x 20 grid at scale 2; legend
+    expected = render_topdown(results[-1].semantics, runtime.grid, title=f"frame {results[-1].seq}")
+    assert np.array_equal(png[:, :, ::-1], expected)  # the newest frame, through the one renderer
     assert (tmp_path / "preview.gif").read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     # Real street images: the tiny model sees something in every frame.
     assert all(len(r.voxels) > 0 for r in results)

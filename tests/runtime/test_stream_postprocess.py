@@ -1,23 +1,20 @@
-"""Postprocessing values on hand-made grids: voxel centres, BEV cells, top-down orientation."""
+"""Postprocessing values on hand-made grids: voxel centres, BEV cells."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from easyocc.runtime.contract.classes import CLASS_ID, FREE, PALETTE
+from easyocc.runtime.contract.classes import CLASS_ID, FREE
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.grid import GridSpec
 from easyocc.runtime.postprocess import (
     BEV_FREE,
     BEV_OCCUPIED,
     BEV_UNKNOWN,
-    TOPDOWN_FREE,
-    TOPDOWN_UNKNOWN,
     band_observed,
     bev_occupancy,
     observed_mask,
     occupied_voxels,
-    topdown_image,
 )
 
 GRID = GridSpec((-2.0, -1.0, -1.0), (2.0, 1.0, 3.0), 1.0)  # X=4, Y=2, Z=4; z centres -0.5, 0.5, 1.5, 2.5
@@ -81,22 +78,6 @@ def test_bev_confidence_threshold_and_empty_band():
     assert bev_occupancy(sem, GRID, (0.0, 2.0), confidence=conf, min_confidence=0.5)[1, 1] == BEV_FREE
     with pytest.raises(EasyOccError, match="z band \\(5.0, 6.0\\) m holds no voxel layer"):
         bev_occupancy(sem, GRID, (5.0, 6.0))
-
-
-def test_topdown_forward_up_left_left_and_highest_voxel_colour():
-    sem = empty()
-    sem[3, 1, 0] = CLASS_ID["car"]  # front-left corner, low
-    sem[3, 1, 3] = CLASS_ID["vegetation"]  # same column, highest: this colour shows
-    sem[0, 0, 2] = CLASS_ID["pedestrian"]  # rear-right corner
-    observed = np.ones(GRID.shape, bool)
-    observed[0, 1] = False
-    image = topdown_image(sem, observed, scale=1)
-    assert image.shape == (4, 2, 3)  # rows = x (front at the top), columns = y (left at the left)
-    assert np.array_equal(image[0, 0], PALETTE[CLASS_ID["vegetation"]])  # top layer: full brightness
-    assert image[3, 1].tolist() == [int(255 * (0.55 + 0.45 * 2 / 3)), 0, 0]  # pedestrian red, shaded by height
-    assert np.array_equal(image[3, 0], TOPDOWN_UNKNOWN)  # x index 0, y index 1: unobserved
-    assert np.array_equal(image[1, 0], TOPDOWN_FREE)
-    assert topdown_image(sem, scale=3).shape == (12, 6, 3)
 
 
 def test_observed_mask_upsamples_cells_by_strides():

@@ -55,6 +55,7 @@ def test_eval_cli_tables_json_and_images(world, tmp_path, capsys):
     import cv2
 
     from easyocc.commands.eval import main
+    from easyocc.runtime.topdown import LEGEND_WIDTH
 
     train(load_config(TINY_YAML, overrides(world, tmp_path / "run", "optim.iters=1")), progress=False)
     shutil.copytree(Path(world) / "gts", tmp_path / "labels" / "gts")  # stands in for pseudo-labels
@@ -68,7 +69,7 @@ def test_eval_cli_tables_json_and_images(world, tmp_path, capsys):
     images = sorted((tmp_path / "vis").rglob("*.png"))
     assert len(images) == 4
     image = cv2.imread(str(images[0]))
-    assert image.shape == (50 * 2 + 24, 3 * 50 * 2 + 2 * 4, 3)  # prediction | labels | gt
+    assert image.shape == (50 * 2 + 24, 3 * (50 * 2 + LEGEND_WIDTH) + 2 * 8, 3)  # prediction | labels | gt
 
 
 def test_resume_continues_and_refuses_another_model(world, tmp_path):

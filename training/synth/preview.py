@@ -1,5 +1,5 @@
 """Pictures of a key frame for the README: the six cameras with their semantics and depth, and a
-top-down view of the ground-truth grid.
+top-down view of the ground-truth grid (the runtime's `render_topdown`).
 
     .venv/bin/python -m easyocc.training.synth.preview --out docs/images
 """
@@ -11,22 +11,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from easyocc.runtime.contract.classes import FREE, PALETTE
+from easyocc.runtime.contract.classes import PALETTE
 from easyocc.runtime.contract.fileio import write_bytes_atomic
+from easyocc.runtime.sinks import encode_png
+from easyocc.runtime.topdown import render_topdown
 from easyocc.training.synth.config import SynthConfig
 from easyocc.training.synth.synthetic import KeyFrame, SyntheticWorld
-
-
-def top_down(semantics: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """RGB uint8 [Y, X, 3] of the highest occupied voxel per column, x (forward) up, y (left) left;
-    columns outside `mask` (any voxel) are darkened."""
-    occupied = semantics != FREE
-    z_top = np.where(occupied.any(axis=2), semantics.shape[2] - 1 - np.argmax(occupied[:, :, ::-1], axis=2), 0)
-    top = np.take_along_axis(semantics, z_top[..., None], axis=2)[..., 0]
-    image = np.where(occupied.any(axis=2)[..., None], PALETTE[top], 0).astype(np.uint8)
-    if mask is not None:
-        image = np.where(mask.any(axis=2)[..., None], image, image // 3)
-    return np.ascontiguousarray(image[::-1, ::-1])  # row 0 = far ahead, column 0 = far left
 
 
 def mosaic(key: KeyFrame, names, scale: float = 0.4) -> np.ndarray:
@@ -55,13 +45,11 @@ def main(argv=None) -> int:
     order = ["CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT"]
     images = {
         "synth_cameras.png": mosaic(key, order),
-        "synth_grid_topdown.png": cv2.resize(
-            top_down(key.labels.semantics, key.labels.mask_camera), (400, 400), interpolation=cv2.INTER_NEAREST
-        ),
+        "synth_grid_topdown.png": render_topdown(key.labels.semantics, world.config.grid, key.labels.mask_camera),
     }
     for name, image in images.items():
-        ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-        write_bytes_atomic(out / name, data.tobytes())
+        data = encode_png(image)
+        write_bytes_atomic(out / name, data)
         print(f"{out / name}: {len(data) // 1024} KB")
     return 0
 
