@@ -129,8 +129,8 @@ def markdown(rows: dict, settings: dict) -> str:
     for name, row in rows.items():
         cam, full = row["camera"], row["full"]
         lines.append(
-            f"| ({name}) | {row['labels']} | {100 * cam['miou']:.2f} | {100 * cam['miou_star']:.2f} | "
-            f"{100 * cam['geometry_iou']:.2f} | {100 * full['miou']:.2f} | {row['train_s'] / 60:.1f} min |"
+            f"| ({name}) | {row['labels']} | {cam['miou']:.2f} | {cam['miou_star']:.2f} | "
+            f"{cam['geometry_iou']:.2f} | {full['miou']:.2f} | {row['train_s'] / 60:.1f} min |"
         )
     if "a" in rows and "b" in rows and rows["a"]["camera"]["miou"] > 0:
         ratio = rows["b"]["camera"]["miou"] / rows["a"]["camera"]["miou"]

@@ -111,7 +111,7 @@ def markdown(results: dict) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in results["ablation"]:
-        lines.append(f"| {row['name']} | " + " | ".join(f"{100 * row[c]:.1f}" for c in COLUMNS) + " |")
+        lines.append(f"| {row['name']} | " + " | ".join(f"{row[c]:.1f}" for c in COLUMNS) + " |")
     timing = results["timing"]
     lines += ["", f"3-D stage per key frame with {timing['past_frames']} past frames ({results['machine']}): "
               f"{timing['cold_s']:.2f} s cold (all frame clouds rebuilt), {timing['warm_s']:.2f} s in a sequential run."]  # fmt: skip
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
         )
         print(
             f"{name:<42}"
-            + " ".join(f"{100 * row[c]:6.1f}" for c in COLUMNS)
+            + " ".join(f"{row[c]:6.1f}" for c in COLUMNS)
             + f"  ({time.perf_counter() - start:.0f} s)",
             file=sys.stderr,
         )

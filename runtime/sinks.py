@@ -1,4 +1,5 @@
-"""Where results go: an npz per frame, a PNG/GIF preview, or a callback (the ROS node's interface).
+"""Where results go: an npz per frame, Occ3D-layout predictions (`easyocc eval --predictions`), a
+PNG/GIF preview, or a callback (the ROS node's interface).
 
 A sink has `write(result: OccupancyResult)` and `close()`; the pipeline calls them from its publish
 thread, so a sink may block briefly but should not keep references to many results.
@@ -57,6 +58,27 @@ class NpzSink(Sink):
                 stamp_us=np.int64(result.stamp_us),
                 sample_token=np.str_(result.meta.get("sample_token", "")),
             )
+        self.count += 1
+
+
+class Occ3DSink(Sink):
+    """Predictions in the Occ3D layout that `easyocc eval --predictions` scores:
+    <folder>/<scene>/<sample_token>/labels.npz with `semantics` uint8 [X, Y, Z]. Frames whose source
+    gave no scene and sample token (image folders, live cameras) are counted in `skipped`."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self.skipped = 0
+
+    def write(self, result) -> None:
+        scene, token = result.meta.get("scene"), result.meta.get("sample_token")
+        if not scene or not token:
+            self.skipped += 1
+            return
+        with atomic_path(self.folder / scene / token / "labels.npz") as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, semantics=np.asarray(result.semantics, np.uint8))
         self.count += 1
 
 

@@ -1,5 +1,6 @@
-"""Evaluation of a model on a dataset split with the Occ3D metric (camera mask and full scene),
-and top-down panels: prediction | labels | ground truth. Used by `easyocc eval` and the trainer."""
+"""Evaluation of a model on a dataset split with the Occ3D metric (camera mask and full scene) and
+RayIoU (against the dataset's labels, no mask), all in percent, and top-down panels: prediction |
+labels | ground truth. Used by `easyocc eval` and the trainer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from easyocc.runtime.contract.fileio import write_bytes_atomic
 from easyocc.runtime.dataset.labels import read_labels
 from easyocc.runtime.dataset.metric import OccMetric
+from easyocc.runtime.dataset.rayiou import RayMetric, sample_lidar_origins
 from easyocc.runtime.sinks import encode_png
 from easyocc.runtime.topdown import render_topdown, side_by_side
 from easyocc.training.data import OccDataset
@@ -25,13 +27,17 @@ def predict(model: torch.nn.Module, item: dict, device: torch.device) -> np.ndar
     return logits.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
 
 
-def evaluate(model, dataset: OccDataset, device, extra_targets: dict | None = None, vis_dir=None, progress=False):
-    """{"camera": metric results, "full": ...} against the dataset's labels; with `extra_targets`
-    {name: labels_root}, also "<name>_camera"/"<name>_full" against those label sets."""
+def evaluate(
+    model, dataset: OccDataset, device, extra_targets: dict | None = None, vis_dir=None, progress=False, rays=True
+):
+    """{"camera": metric results, "full": ..., "rays": RayIoU results} against the dataset's labels
+    (percent); with `extra_targets` {name: labels_root}, also "<name>_camera"/"<name>_full" against
+    those label sets. `rays=False` skips the ray casting (its scores are then NaN)."""
     was_training = model.training
     model.eval()
     targets = {"": None, **{f"{k}_": Path(v) for k, v in (extra_targets or {}).items()}}
     metrics = {prefix + name: OccMetric() for prefix in targets for name in MASKS}
+    ray_metric = RayMetric(dataset.grid)
     seconds = 0.0
     indices = range(len(dataset))
     if progress:
@@ -50,6 +56,8 @@ def evaluate(model, dataset: OccDataset, device, extra_targets: dict | None = No
             labels = dataset.labels_of(index) if path is None else read_labels(path, dataset.grid)
             for name, mask in MASKS.items():
                 metrics[prefix + name].update(prediction, labels.semantics, labels.mask(mask))
+            if rays and not prefix:
+                ray_metric.update(prediction, labels.semantics, sample_lidar_origins(dataset.data, sample))
             if vis_dir is not None:
                 panels.append((labels.semantics, labels.mask_camera))
         if vis_dir is not None:
@@ -58,8 +66,11 @@ def evaluate(model, dataset: OccDataset, device, extra_targets: dict | None = No
             write_panels(path, panels, titles, dataset.grid)
     model.train(was_training)
     results = {name: metric.results() for name, metric in metrics.items()}
+    results["rays"] = ray_metric.results()
     results["seconds_per_frame"] = seconds / max(len(dataset), 1)
     results["tables"] = {name: metric.table(f"{name} ({metric.frames} frames)") for name, metric in metrics.items()}
+    if rays:
+        results["tables"]["rayiou"] = ray_metric.table(f"RayIoU ({ray_metric.frames} frames, {ray_metric.rays} rays)")
     return results
 
 

@@ -55,9 +55,13 @@ class GroundTruthComparison:
 
     def __init__(self, data_root: Path, grid, observed: np.ndarray):
         from easyocc.runtime.dataset.metric import OccMetric
+        from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+        from easyocc.runtime.dataset.rayiou import RayMetric
 
         self.root, self.grid, self.observed = data_root, grid, observed
         self.metric = OccMetric()
+        self.rays = RayMetric(grid)
+        self.dataset = NuScenesDataset(data_root)
         self.frames_with_labels = 0
         self.grid_mismatch = None
 
@@ -85,6 +89,10 @@ class GroundTruthComparison:
             return pred
         self.frames_with_labels += 1
         self.metric.update(result.semantics, labels.semantics, labels.mask("camera"))
+        from easyocc.runtime.dataset.rayiou import sample_lidar_origins
+
+        origins = sample_lidar_origins(self.dataset, self.dataset.sample(result.meta["sample_token"]))
+        self.rays.update(result.semantics, labels.semantics, origins)
         truth = render_topdown(labels.semantics, self.grid, labels.mask_camera, title="ground truth (camera mask)")
         return side_by_side([pred, truth])
 
@@ -124,6 +132,11 @@ def main(argv: list[str]) -> int:
     print(f"occupied voxels per frame: {count['voxels'] / max(report.frames_out, 1):.0f}")
     if comparison.frames_with_labels:
         print(comparison.metric.table(f"against ground truth, {comparison.frames_with_labels} frames, camera mask"))
+        rays = comparison.rays.results()
+        print(
+            f"RayIoU {rays['rayiou']:.2f} (@1 m {rays['rayiou@1']:.2f}, @2 m {rays['rayiou@2']:.2f}, "
+            f"@4 m {rays['rayiou@4']:.2f}; {comparison.rays.rays} lidar-like rays, no mask)"
+        )
     elif comparison.grid_mismatch:
         print(f"ground truth not compared: {comparison.grid_mismatch}")
     else:

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="stream_out", help="output folder (npz per frame, preview.png/.gif)")
     parser.add_argument("--frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--no-npz", action="store_true", help="do not write an npz per frame")
+    parser.add_argument(
+        "--save-predictions",
+        action="store_true",
+        help="also write OUT/predictions/<scene>/<sample_token>/labels.npz, scored by `easyocc eval --predictions`",
+    )
     parser.add_argument("--live", action="store_true", help="newest-frame buffers: skip frames that come too fast")
     parser.add_argument("--json", default=None, help="write the latency summary and drop counters to this JSON file")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every dropped frame")
@@ -118,7 +123,7 @@ def print_summary(runtime, report) -> None:
 
 def main(argv: list[str]) -> int:
     from easyocc.runtime.pipeline import StreamPipeline
-    from easyocc.runtime.sinks import NpzSink, PreviewSink
+    from easyocc.runtime.sinks import NpzSink, Occ3DSink, PreviewSink
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
@@ -127,6 +132,8 @@ def main(argv: list[str]) -> int:
     out = Path(args.out)
     with open_runtime(args, rig) as runtime:
         sinks = [] if args.no_npz else [NpzSink(out / "frames")]
+        if args.save_predictions:
+            sinks.append(Occ3DSink(out / "predictions"))
         preview = PreviewSink(out / "preview", every=1, max_frames=80)
         sinks.append(preview)
         report = StreamPipeline(runtime, source, sinks, live=args.live, max_frames=args.frames).run()

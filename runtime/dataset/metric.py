@@ -3,6 +3,7 @@
 mIoU is the mean IoU over classes 0-16 (free stays in the matrix), mIoU* the mean over the 15
 classes without `others` and `other_flat`; geometry IoU scores occupied (any class but free) vs free.
 Classes with no ground truth and no prediction are NaN and skipped by the means (np.nanmean).
+Every score is in percent (0-100), the one convention of the project's JSON, tables and logs.
 """
 
 from __future__ import annotations
@@ -42,22 +43,22 @@ class OccMetric:
         self.frames += other.frames
 
     def per_class_iou(self) -> np.ndarray:
-        """[num_classes] IoU, NaN where a class is in neither prediction nor label."""
+        """[num_classes] IoU in percent, NaN where a class is in neither prediction nor label."""
         tp = np.diag(self.confusion).astype(np.float64)
         union = self.confusion.sum(0) + self.confusion.sum(1) - tp
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(union > 0, tp / np.maximum(union, 1), np.nan)
+            return np.where(union > 0, 100.0 * tp / np.maximum(union, 1), np.nan)
 
     def geometry(self) -> dict:
-        """Occupied-vs-free IoU, precision and recall of occupied voxels."""
+        """Occupied-vs-free IoU, precision and recall of occupied voxels, in percent."""
         occupied = np.arange(self.num_classes) != FREE
         tp = self.confusion[np.ix_(occupied, occupied)].sum()
         fp = self.confusion[np.ix_(~occupied, occupied)].sum()
         fn = self.confusion[np.ix_(occupied, ~occupied)].sum()
         return {
-            "iou": float(tp / (tp + fp + fn)) if tp + fp + fn else float("nan"),
-            "precision": float(tp / (tp + fp)) if tp + fp else float("nan"),
-            "recall": float(tp / (tp + fn)) if tp + fn else float("nan"),
+            "iou": float(100 * tp / (tp + fp + fn)) if tp + fp + fn else float("nan"),
+            "precision": float(100 * tp / (tp + fp)) if tp + fp else float("nan"),
+            "recall": float(100 * tp / (tp + fn)) if tp + fn else float("nan"),
         }
 
     def results(self) -> dict:
@@ -89,10 +90,10 @@ class OccMetric:
         lines.append(f"{'class':<22}{'IoU %':>8}")
         for name in CLASS_NAMES[:FREE]:
             value = results["per_class_iou"][name]
-            lines.append(f"{name:<22}{'-' if value is None else f'{100 * value:.2f}':>8}")
-        lines.append(f"{'mIoU (0-16)':<22}{100 * results['miou']:>8.2f}")
-        lines.append(f"{'mIoU* (15 classes)':<22}{100 * results['miou_star']:>8.2f}")
-        lines.append(f"{'geometry IoU':<22}{100 * results['geometry_iou']:>8.2f}")
+            lines.append(f"{name:<22}{'-' if value is None else f'{value:.2f}':>8}")
+        lines.append(f"{'mIoU (0-16)':<22}{results['miou']:>8.2f}")
+        lines.append(f"{'mIoU* (15 classes)':<22}{results['miou_star']:>8.2f}")
+        lines.append(f"{'geometry IoU':<22}{results['geometry_iou']:>8.2f}")
         return "\n".join(lines)
 
 

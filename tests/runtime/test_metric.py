@@ -16,17 +16,17 @@ def test_hand_computed_confusion():
     assert metric.confusion[4, 4] == 2 and metric.confusion[4, 17] == 1 and metric.confusion[17, 4] == 1
     results = metric.results()
     iou = results["per_class_iou"]
-    assert iou["car"] == pytest.approx(2 / 4)  # tp 2, fp 1, fn 1
-    assert iou["pedestrian"] == pytest.approx(1 / 2)
-    assert iou["driveable_surface"] == pytest.approx(1 / 2)
-    assert iou["free"] == pytest.approx(1 / 3)
+    assert iou["car"] == pytest.approx(100 * 2 / 4)  # tp 2, fp 1, fn 1
+    assert iou["pedestrian"] == pytest.approx(50.0)
+    assert iou["driveable_surface"] == pytest.approx(50.0)
+    assert iou["free"] == pytest.approx(100 / 3)
     assert iou["bus"] is None  # absent from both -> NaN, skipped
-    assert results["miou"] == pytest.approx(np.mean([0.5, 0.5, 0.5]))
+    assert results["miou"] == pytest.approx(50.0)  # percent, like every score
     # Geometry: occupied gt 6 voxels, pred occupied 6; tp = occupied in both = 5 (gt 4,4,4?,7,7,11 vs pred).
     occupied_gt = gt != FREE
     occupied_pred = pred != FREE
     tp = (occupied_gt & occupied_pred).sum()
-    expected = tp / (occupied_gt | occupied_pred).sum()
+    expected = 100 * tp / (occupied_gt | occupied_pred).sum()
     assert results["geometry_iou"] == pytest.approx(expected)
 
 
@@ -36,13 +36,13 @@ def test_mask_and_star_convention():
     metric = OccMetric()
     metric.update(pred, gt, mask=np.array([1, 1, 1, 0], bool).reshape(1, 1, 4))
     results = metric.results()
-    assert results["miou"] == pytest.approx(1.0)  # others, other_flat, car all perfect
-    assert results["miou_star"] == pytest.approx(1.0)  # only car counts
+    assert results["miou"] == pytest.approx(100.0)  # others, other_flat, car all perfect
+    assert results["miou_star"] == pytest.approx(100.0)  # only car counts
     assert results["voxels"] == 3
     metric2 = OccMetric()
     metric2.update(np.array([4, 4], np.uint8), np.array([0, 4], np.uint8))
-    assert metric2.results()["miou"] == pytest.approx(np.mean([0.0, 0.5]))
-    assert metric2.results()["miou_star"] == pytest.approx(0.5)
+    assert metric2.results()["miou"] == pytest.approx(25.0)
+    assert metric2.results()["miou_star"] == pytest.approx(50.0)
 
 
 def test_real_occ3d_self_and_all_free(occ3d_files):
@@ -55,7 +55,7 @@ def test_real_occ3d_self_and_all_free(occ3d_files):
         present = np.unique(labels.semantics[labels.mask_camera.astype(bool)])
         assert len(present) > 3
         for class_id in present:
-            assert list(iou.values())[class_id] == 1.0
+            assert list(iou.values())[class_id] == 100.0
         free = OccMetric()
         free.update(np.full_like(labels.semantics, FREE), labels.semantics, None)
         assert free.results()["geometry_iou"] == 0.0

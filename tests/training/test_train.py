@@ -46,7 +46,7 @@ def test_two_iteration_smoke_run_via_cli(world, tmp_path, capsys):
     model, config = load_checkpoint(tmp_path / "last.pt")
     assert config.backbone_width == 8 and not model.training
     evaluation = json.loads((tmp_path / "eval_step000002.json").read_text())
-    assert evaluation["camera"]["frames"] == 2 and 0 <= evaluation["camera"]["geometry_iou"] <= 1
+    assert evaluation["camera"]["frames"] == 2 and 0 <= evaluation["camera"]["geometry_iou"] <= 100
 
 
 def test_eval_cli_tables_json_and_images(world, tmp_path, capsys):
@@ -66,6 +66,8 @@ def test_eval_cli_tables_json_and_images(world, tmp_path, capsys):
     assert "mIoU (0-16)" in out and "mIoU* (15 classes)" in out and "full (4 frames)" in out
     results = json.loads((tmp_path / "eval.json").read_text())
     assert results["camera"]["frames"] == 4 and results["gt_camera"]["miou"] == results["camera"]["miou"]
+    assert results["miou"] == results["camera"]["miou"] and 0 <= results["rayiou"] <= 100  # RayIoU beside mIoU
+    assert results["rays"]["ray_frames"] == 4 and "RayIoU (mean)" in out
     images = sorted((tmp_path / "vis").rglob("*.png"))
     assert len(images) == 4
     image = cv2.imread(str(images[0]))
