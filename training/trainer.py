@@ -307,6 +307,7 @@ def _log_row(path: Path, row: dict, writer) -> None:
 
 def _periodic_eval(config, model, val_scenes, device, step, writer, out_dir, master, ddp) -> dict:
     """Evaluate on the held-out scenes on rank 0 while the other ranks wait."""
+    from easyocc.runtime.dataset.scoring import headline
     from easyocc.training.evaluate import evaluate
 
     results = {}
@@ -315,14 +316,18 @@ def _periodic_eval(config, model, val_scenes, device, step, writer, out_dir, mas
         dataset = OccDataset(data.root, data.gt or data.root, config.model, val_scenes, max_frames=data.eval_frames)
         results = evaluate(model, dataset, device)
         results.pop("tables")
+        results = {**headline(results["camera"], results["rays"]), "units": "percent", **results}
         write_json_atomic(out_dir / f"eval_step{step:06d}.json", {"step": step, **results})
         summary = []
         for mask in ("camera", "full"):
             values = results[mask]
-            summary.append(f"{mask} mIoU {100 * values['miou']:.2f} mIoU* {100 * values['miou_star']:.2f}")
+            summary.append(f"{mask} mIoU {values['miou']:.2f} mIoU* {values['miou_star']:.2f}")
             if writer is not None:
                 for key in ("miou", "miou_star", "geometry_iou"):
                     writer.add_scalar(f"eval_{mask}/{key}", values[key], step)
+        summary.append(f"RayIoU {results['rayiou']:.2f}")
+        if writer is not None:
+            writer.add_scalar("eval/rayiou", results["rayiou"], step)
         print(f"step {step}: {', '.join(summary)}", flush=True)
     if ddp:
         torch.distributed.barrier()

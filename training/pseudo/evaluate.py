@@ -32,7 +32,7 @@ class LabelQuality:
     def results(self) -> dict:
         results = self.metric.results()
         results.pop("per_class_iou")
-        results["free_precision"] = self.free_correct / self.free_total if self.free_total else float("nan")
+        results["free_precision"] = 100 * self.free_correct / self.free_total if self.free_total else float("nan")
         results["free_voxels"] = self.free_total
         return results
 
