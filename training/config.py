@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from easyocc.runtime.contract import config as config_system
 from easyocc.runtime.contract.config import setting
 from easyocc.runtime.dataset.splits import EVAL_SPLITS, TRAIN_SPLITS
+from easyocc.training.distill.config import DistillConfig
 from easyocc.training.model.config import ModelConfig
 
 
@@ -113,6 +114,8 @@ class TrainConfig:
     """Continue from out_dir/last.pt when it exists and its config matches."""
     tensorboard: bool = True
     """Also write TensorBoard event files."""
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    """RadOcc distillation from a frozen teacher checkpoint (rendered depth and semantics, or logit KL)."""
 
     def to_dict(self) -> dict:
         return config_system.to_dict(self)

@@ -151,6 +151,14 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
     if config.pretrained_backbone:
         load_pretrained(model.backbone, config.pretrained_backbone)
     model.to(device)
+    distiller = None
+    if config.distill.teacher:  # RadOcc: a frozen teacher, read through hooks on the student (training/distill)
+        from easyocc.training.distill.rays import RayDataset
+        from easyocc.training.distill.teacher import Distiller
+
+        distiller = Distiller(config.distill, config.model, model, device)
+        if distiller.needs_rays:
+            train_set = RayDataset(train_set, config.distill.ray_stride)
     optimizer = _optimizer(model, optim)
     start_step, elapsed_before = 0, 0.0
     last_path = out_dir / "last.pt"
@@ -224,7 +232,7 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
         lr = learning_rate(step, optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        parts_sum = {"ce": 0.0, "lovasz": 0.0}
+        parts_sum = {"ce": 0.0, "lovasz": 0.0, **dict.fromkeys(distiller.names if distiller else (), 0.0)}
         loss_sum = 0.0
         for micro in range(optim.grad_accum):
             batch = _to(next(batches), device)
@@ -237,6 +245,9 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
                 logits.float(), batch["semantics"], batch["mask"], weights_t, config.loss.lovasz_weight,
                 config.loss.lovasz_max_voxels, batch["seed"].tolist(),
             )  # fmt: skip
+            if distiller is not None:
+                extra, distilled = distiller.loss(batch)
+                loss, parts = loss + extra, {**parts, **distilled}
             scaler.scale(loss / optim.grad_accum).backward()
             loss_sum += float(loss.detach()) / optim.grad_accum
             for key in parts_sum:
