@@ -70,24 +70,34 @@ def ray_segments(dataset_root, sample, original: CameraRig, network: CameraRig, 
     return np.concatenate(segments)
 
 
+def _part_of(train_set, key: int):
+    """(OccDataset, index, augment) that item `key` of an OccDataset or a MixedDataset was drawn with."""
+    if hasattr(train_set, "parts"):  # training.pretrain.data.MixedDataset: parts laid end to end
+        slot, epoch = key % len(train_set), key // len(train_set)
+        part, copy = train_set._slots[slot]
+        dataset, _, repeats = train_set.parts[part]
+        index = train_set._local[slot]
+        return dataset, index, dataset.draw_augment(index, epoch * repeats + copy)
+    index, epoch = key % len(train_set.samples), key // len(train_set.samples)
+    return train_set, index, train_set.draw_augment(index, epoch)
+
+
 class RayDataset(torch.utils.data.Dataset):
-    """An `OccDataset` whose items also hold ray_origins float32 [R, 3], ray_dirs float32 [R, 3]
-    (ego frame of the possibly flipped sample) and ray_segments int64 [R]."""
+    """A training set (OccDataset or MixedDataset) whose items also hold ray_origins float32 [R, 3],
+    ray_dirs float32 [R, 3] (ego frame of the possibly flipped sample) and ray_segments int64 [R]."""
 
     def __init__(self, base, stride: int):
         self.base, self.stride = base, int(stride)
-        self.samples = base.samples
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, key: int) -> dict:
         item = self.base[key]
-        index, epoch = key % len(self.base.samples), key // len(self.base.samples)
-        augment = self.base.draw_augment(index, epoch)
-        sample = self.base.samples[index]
-        original = self.base.network_rig(sample)
-        width, height = self.base.config.input_size
+        dataset, index, augment = _part_of(self.base, key)
+        sample = dataset.samples[index]
+        original = dataset.network_rig(sample)
+        width, height = dataset.config.input_size
         if augment.scale == 1.0:
             network = CameraRig(c.resized(width / c.width, height / c.height) for c in original)
         else:
@@ -95,8 +105,8 @@ class RayDataset(torch.utils.data.Dataset):
             crop = (*augment.crop_xy, width, height)
             network = CameraRig(c.resized(size[0] / c.width, size[1] / c.height, crop=crop) for c in original)
         origins, directions, uv = camera_rays(network, self.stride)
-        origins, directions = mirror(origins, directions, self.base.grid, augment.flip_x, augment.flip_y)
-        segments = ray_segments(self.base.data.root, sample, original, network, uv)
+        origins, directions = mirror(origins, directions, dataset.grid, augment.flip_x, augment.flip_y)
+        segments = ray_segments(dataset.data.root, sample, original, network, uv)
         item["ray_origins"] = torch.from_numpy(origins.astype(np.float32))
         item["ray_dirs"] = torch.from_numpy(directions.astype(np.float32))
         item["ray_segments"] = torch.from_numpy(segments)
