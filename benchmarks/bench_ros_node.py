@@ -3,7 +3,7 @@ Fast DDS on loopback, at the recorded pace.
 
     .venv/bin/python benchmarks/bench_ros_node.py --data ../shared/data/nuscenes-scene-0916 --out runs/bench_ros
 
-Reports, from the node's own `--stats-json`, p50/p90/p99/max of: the node's added latency (last camera
+Reports, from the node's own `--json`, p50/p90/p99/max of: the node's added latency (last camera
 image of a frame received -> all outputs published), the runtime's share of it (decode, resize,
 inference, postprocess) and the node's overhead beyond that; frames published and dropped by reason.
 Writes <out>/ros_bench.json and <out>/ros_bench.md; exits 1 when the overhead p99 exceeds --budget-ms
@@ -28,11 +28,11 @@ import time
 from pathlib import Path
 
 from easyocc.models import bundled_model
-from easyocc.ros_node.params import PARAMETERS
+from easyocc.ros_node.params import parse_parameter
 from easyocc.runtime.contract.errors import EasyOccError
 
 from easyocc.commands.bench import percentiles
-from easyocc.commands.ros import add_param_option, split_parameter
+from easyocc.commands.ros import add_param_option
 
 PROJECT = Path(__file__).resolve().parents[1]
 SERIES = {
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         parser.error(f"--warmup must be 0 or more, got {args.warmup}")
     for param in args.param:  # before any process starts; the node parses the value itself
         try:
-            split_parameter(param, PARAMETERS)
+            parse_parameter(param)
         except EasyOccError as exc:
             parser.error(str(exc))
     out = Path(args.out)
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     stats_path = out / "node_stats.json"
     stats_path.unlink(missing_ok=True)
     transport = ["--transport", "compressed"] if args.compressed else []
-    node_args = ["run", "--model", args.model, "--stats-json", str(stats_path), "-p", f"threads:={args.threads}"]
+    node_args = ["run", "--model", args.model, "--json", str(stats_path), "-p", f"threads:={args.threads}"]
     for param in args.param:
         node_args += ["-p", param]
     node = start(node_args + transport, env, out / "node.log")

@@ -28,7 +28,7 @@ from easyocc.ros_node.diagnostics import (
     diagnostic_array,
 )
 from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw
-from easyocc.ros_node.params import declare_parameters, read_config
+from easyocc.ros_node.params import check_update, declare_parameters, read_config
 from easyocc.ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
 from easyocc.ros_node.rig_source import wait_for_camera_info_rig
 from easyocc.ros_node.sync import ApproximateSync, NewestFrameBuffer
@@ -46,6 +46,7 @@ class OccupancyNode(LifecycleNode):
     def __init__(self, node_name: str = "easyocc", **kwargs):
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.config = None
         self.runtime = None
         self.backend_name = None
@@ -74,6 +75,20 @@ class OccupancyNode(LifecycleNode):
             self._autostart_timer = self.create_timer(
                 0.0, self._autostart, callback_group=MutuallyExclusiveCallbackGroup()
             )
+
+    def _on_set_parameters(self, parameters):
+        """Refuse a bad value with its one-line reason; apply the live ones (params.LIVE) at once, the
+        others at the next configure."""
+        import dataclasses
+
+        from rcl_interfaces.msg import SetParametersResult
+
+        reason, live = check_update(parameters)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        if live and self.config is not None:
+            self.config = dataclasses.replace(self.config, **live)
+        return SetParametersResult(successful=True)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def _autostart(self) -> None:

@@ -1,15 +1,23 @@
-"""The node's parameters: one table declares them (with descriptors) and one function validates them.
+"""The node's parameters: one typed table declares them, parses them, validates them and documents them.
 
-`declare_parameters(node)` declares every parameter with a ParameterDescriptor (description, type,
-ranges, read-only where a change needs a reconfigure); `read_config(node)` returns a frozen
-`NodeConfig` or raises EasyOccError naming the bad parameter. Nothing else reads parameters.
+`NodeParameters` is a config dataclass of the project's one config system (a docstring and bounds
+per field); `PARAMETERS` is the table derived from it: name, ROS type, default, range or choices,
+description and when a change takes effect (live, at the next configure, or read-only). From the
+table: `declare_parameters(node)` (ParameterDescriptors), `parse_parameter('name:=value')` (the `-p`
+option of `easyocc ros run`), `launch_arguments()` / `launch_parameters()` (the launch file),
+`markdown_table()` (docs/readme/ros.md; `python -m easyocc.ros_node.params` prints it), and
+`read_config(node)` -> a validated NodeParameters or an EasyOccError naming the parameter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+from easyocc.runtime.contract import config as config_system
+from easyocc.runtime.contract.config import setting
 from easyocc.runtime.contract.errors import EasyOccError
 
 BACKENDS = ("onnxruntime", "tensorrt")
@@ -17,89 +25,70 @@ RIG_SOURCES = ("file", "camera_info")
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("reliable", "best_effort")
 DURABILITIES = ("volatile", "transient_local")
-
-# name -> (default, description, extra); extra: tuple of choices, or (lo, hi) range for numbers.
-PARAMETERS: dict[str, tuple] = {
-    "model_path": ("", "ONNX model (.onnx) or TensorRT engine (.engine/.plan) with its manifest", None),
-    "backend": ("onnxruntime", "inference backend", BACKENDS),
-    "threads": (0, "CPU threads for ONNX Runtime (0 = its default)", (0, 256)),
-    "rig_source": (
-        "file",
-        "where the camera rig comes from: a rig file, or CameraInfo topics + extrinsics file",
-        RIG_SOURCES,
-    ),
-    "rig_file": ("", "YAML rig file (calibration format); empty = the bundled nuScenes rig", None),
-    "extrinsics_file": ("", "with rig_source camera_info: a rig file whose ego_T_cam extrinsics are used", None),
-    "camera_info_timeout_s": (
-        10.0,
-        "with rig_source camera_info: how long on_configure waits for CameraInfo",
-        (0.1, 600.0),
-    ),
-    "camera_names": ([""], "camera names in model order; empty = the model manifest's", None),
-    "camera_topics": ([""], "image topics, one per camera name; empty = <camera_namespace>/<name>/image_raw", None),
-    "camera_namespace": ("/cameras", "prefix of the default image and camera_info topics", None),
-    "image_transport": (
-        "raw",
-        "raw (sensor_msgs/Image) or compressed (CompressedImage on <topic>/compressed)",
-        TRANSPORTS,
-    ),
-    "sync_tolerance_ms": (50.0, "largest spread of camera stamps within one frame", (0.0, 1000.0)),
-    "sync_queue_size": (4, "messages kept per camera while waiting for the others", (1, 100)),
-    "stale_timeout_s": (0.75, "a camera silent this long is reported stale (diagnostics WARN)", (0.01, 60.0)),
-    "frame_id": ("base_link", "frame of the outputs (the ego frame: x forward, y left, z up)", None),
-    "publish_points": (True, "publish ~/occupancy/points (PointCloud2)", None),
-    "publish_bev": (True, "publish ~/occupancy/bev (OccupancyGrid)", None),
-    "publish_grid": (True, "publish ~/occupancy/grid (dense mono8 Image) and ~/occupancy/grid_info", None),
-    "publish_markers": (False, "publish ~/occupancy/markers (MarkerArray, costly for large scenes)", None),
-    "bev_z_band_m": ([-0.2, 2.2], "height band [lo, hi] metres that makes a BEV cell occupied", None),
-    "input_reliability": ("best_effort", "camera subscription reliability (sensor-data QoS default)", RELIABILITIES),
-    "input_depth": (5, "camera subscription history depth", (1, 1000)),
-    "output_reliability": ("reliable", "occupancy output reliability", RELIABILITIES),
-    "output_depth": (1, "occupancy output history depth", (1, 1000)),
-    "output_durability": ("volatile", "occupancy output durability", DURABILITIES),
-    "diagnostics_period_s": (1.0, "period of /diagnostics messages (sooner when the level changes)", (0.05, 60.0)),
-    "keep_heap": (
-        True,
-        "latency: allocate large buffers from the heap, never trim it and prefault it before the first frame"
-        " (glibc; the node keeps its peak memory resident)",
-        None,
-    ),
-    "autostart": (False, "configure and activate on start (the CLI and launch file set it)", None),
-}
+LABEL = "parameter"
 
 
 @dataclass(frozen=True)
-class NodeConfig:
-    """Validated parameters; see PARAMETERS for the meaning of each field."""
+class NodeParameters:
+    """Every parameter of the occupancy node (validated in on_configure)."""
 
-    model_path: Path
-    backend: str
-    threads: int
-    rig_source: str
-    rig_file: Path | None
-    extrinsics_file: Path | None
-    camera_info_timeout_s: float
-    camera_names: tuple[str, ...]
-    camera_topics: tuple[str, ...]
-    camera_namespace: str
-    image_transport: str
-    sync_tolerance_ms: float
-    sync_queue_size: int
-    stale_timeout_s: float
-    frame_id: str
-    publish_points: bool
-    publish_bev: bool
-    publish_grid: bool
-    publish_markers: bool
-    bev_z_band_m: tuple[float, float]
-    input_reliability: str
-    input_depth: int
-    output_reliability: str
-    output_depth: int
-    output_durability: str
-    diagnostics_period_s: float
-    keep_heap: bool
-    autostart: bool
+    model_path: str = ""
+    """ONNX model (.onnx) or TensorRT engine (.engine/.plan) with its manifest (required)."""
+    backend: str = setting("onnxruntime", choices=BACKENDS)
+    """Inference backend."""
+    threads: int = setting(0, min=0, max=256)
+    """CPU threads for ONNX Runtime (0 = its default)."""
+    rig_source: str = setting("file", choices=RIG_SOURCES)
+    """Where the camera rig comes from: a rig file, or CameraInfo topics + extrinsics_file."""
+    rig_file: str = ""
+    """YAML rig file (calibration format); empty = the bundled nuScenes rig."""
+    extrinsics_file: str = ""
+    """With rig_source camera_info: a rig file whose ego_T_cam extrinsics are used."""
+    camera_info_timeout_s: float = setting(10.0, min=0.1, max=600.0)
+    """With rig_source camera_info: how long on_configure waits for every CameraInfo."""
+    camera_names: tuple[str, ...] = ()
+    """Camera names (any order); empty = the model manifest's."""
+    camera_topics: tuple[str, ...] = ()
+    """Image topics, one per camera name; empty = <camera_namespace>/<name>/image_raw."""
+    camera_namespace: str = "/cameras"
+    """Prefix of the default image and camera_info topics."""
+    image_transport: str = setting("raw", choices=TRANSPORTS)
+    """raw (sensor_msgs/Image) or compressed (CompressedImage on <topic>/compressed)."""
+    sync_tolerance_ms: float = setting(50.0, min=0.0, max=1000.0)
+    """Largest spread of camera stamps within one frame (nuScenes: 42.6 ms)."""
+    sync_queue_size: int = setting(4, min=1, max=100)
+    """Messages kept per camera while waiting for the others."""
+    stale_timeout_s: float = setting(0.75, min=0.01, max=60.0)
+    """A camera silent this long is reported stale (diagnostics `inputs` WARN)."""
+    frame_id: str = "base_link"
+    """Frame of the outputs (the ego frame: x forward, y left, z up)."""
+    publish_points: bool = True
+    """Publish ~/occupancy/points (PointCloud2)."""
+    publish_bev: bool = True
+    """Publish ~/occupancy/bev (OccupancyGrid)."""
+    publish_grid: bool = True
+    """Publish ~/occupancy/grid (dense mono8 Image) and ~/occupancy/grid_info."""
+    publish_markers: bool = False
+    """Publish ~/occupancy/markers (MarkerArray, costly for large scenes)."""
+    bev_z_band_m: tuple[float, float] = (-0.2, 2.2)
+    """Height band [lo, hi] in metres that makes a BEV cell occupied."""
+    input_reliability: str = setting("best_effort", choices=RELIABILITIES)
+    """Camera subscription reliability (the sensor-data QoS default)."""
+    input_depth: int = setting(5, min=1, max=1000)
+    """Camera subscription history depth."""
+    output_reliability: str = setting("reliable", choices=RELIABILITIES)
+    """Occupancy output reliability."""
+    output_depth: int = setting(1, min=1, max=1000)
+    """Occupancy output history depth."""
+    output_durability: str = setting("volatile", choices=DURABILITIES)
+    """Occupancy output durability."""
+    diagnostics_period_s: float = setting(1.0, min=0.05, max=60.0)
+    """Period of /diagnostics messages (sooner when the level or the drop counts change)."""
+    keep_heap: bool = True
+    """Latency (glibc only): large buffers from the heap, never trimmed, prefaulted before the first
+    frame; the node keeps its peak heap resident."""
+    autostart: bool = False
+    """Configure and activate on start (`easyocc ros run` and the launch file set it true)."""
 
     def topics_for(self, camera_names) -> dict[str, str]:
         """camera name -> image topic (before the /compressed suffix of the compressed transport)."""
@@ -113,99 +102,212 @@ class NodeConfig:
         return {name: f"{self.camera_namespace.rstrip('/')}/{name}/image_raw" for name in names}
 
 
-def _descriptor(name: str, default, description: str, extra):
-    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+LIVE = frozenset({"frame_id", "diagnostics_period_s"})
+"""Applied to the running node as soon as they are set (`ros2 param set`)."""
+READ_ONLY = frozenset({"autostart"})
+"""Only meaningful at start; declared read-only."""
 
-    descriptor = ParameterDescriptor(name=name, description=description)
-    if isinstance(extra, tuple) and extra and isinstance(extra[0], str):
-        descriptor.additional_constraints = f"one of: {', '.join(extra)}"
-    elif isinstance(extra, tuple) and isinstance(default, bool) is False and isinstance(default, int):
-        descriptor.integer_range = [IntegerRange(from_value=int(extra[0]), to_value=int(extra[1]), step=1)]
-    elif isinstance(extra, tuple) and isinstance(default, float):
-        descriptor.floating_point_range = [FloatingPointRange(from_value=float(extra[0]), to_value=float(extra[1]))]
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One row of the table."""
+
+    name: str
+    ros_type: str
+    """string, integer, double, bool, string_array or double_array."""
+    default: object
+    """The default as ROS holds it (an empty string array is [''], which ROS can type)."""
+    low: float | None
+    high: float | None
+    choices: tuple[str, ...]
+    description: str
+    applies: str
+    """'live', 'configure' (at the next configure: cleanup + configure) or 'read-only'."""
+    hint: object
+
+
+def _ros_type(hint) -> str:
+    return {
+        str: "string",
+        int: "integer",
+        float: "double",
+        bool: "bool",
+        tuple[str, ...]: "string_array",
+        tuple[float, float]: "double_array",
+    }[hint]
+
+
+def _ros_value(value, ros_type: str):
+    """A Python value as ROS declares it: arrays as lists ([''] for an empty string array)."""
+    if ros_type == "string_array":
+        return [str(v) for v in value] or [""]
+    if ros_type == "double_array":
+        return [float(v) for v in value]
+    if ros_type == "double":
+        return float(value)
+    return value
+
+
+def _table() -> dict[str, ParameterSpec]:
+    hints = config_system.field_types(NodeParameters)
+    docs = config_system.field_docs(NodeParameters)
+    defaults = NodeParameters()
+    rows = {}
+    for f in dataclasses.fields(NodeParameters):
+        ros_type = _ros_type(hints[f.name])
+        rows[f.name] = ParameterSpec(
+            name=f.name,
+            ros_type=ros_type,
+            default=_ros_value(getattr(defaults, f.name), ros_type),
+            low=f.metadata.get("min"),
+            high=f.metadata.get("max"),
+            choices=tuple(f.metadata.get("choices", ())),
+            description=docs[f.name],
+            applies="live" if f.name in LIVE else "read-only" if f.name in READ_ONLY else "configure",
+            hint=hints[f.name],
+        )
+    return rows
+
+
+PARAMETERS: dict[str, ParameterSpec] = _table()
+
+
+def _check_names(names) -> None:
+    unknown = [name for name in names if name not in PARAMETERS]
+    if unknown:
+        raise EasyOccError(f"unknown parameter '{unknown[0]}'; known: {', '.join(PARAMETERS)}")
+
+
+def _typed(values: dict) -> dict:
+    """{name: value as ROS gives it} -> the values NodeParameters takes ('' dropped from string arrays)."""
+    typed = {}
+    for name, value in values.items():
+        if PARAMETERS[name].ros_type == "string_array" and isinstance(value, (list, tuple)):
+            value = [str(v) for v in value if str(v)]
+        typed[name] = value
+    return typed
+
+
+def check_values(values: dict) -> NodeParameters:
+    """Types, ranges and choices of a {name: value} mapping (missing names take their defaults)."""
+    _check_names(values)
+    return config_system.build(NodeParameters, _typed(values), label=LABEL)
+
+
+def parse_parameter(text: str) -> tuple[str, object]:
+    """'name:=value' -> (name, value as ROS declares it), checked against the table; one-line errors."""
+    name, sep, raw = text.partition(":=")
+    if not sep:
+        raise EasyOccError(f"parameter '{text}': expected name:=value")
+    _check_names([name])
+    spec = PARAMETERS[name]
+    value = config_system.parse_value(raw, spec.hint)
+    if spec.ros_type == "string_array" and not isinstance(value, list):
+        value = [] if value in (None, "") else [v.strip() for v in str(value).split(",")]
+    if spec.ros_type == "double_array" and isinstance(value, str):
+        value = [v.strip() for v in value.split(",")]
+    if value is None:
+        value = ""
+    checked = check_values({name: value})
+    return name, _ros_value(getattr(checked, name), spec.ros_type)
+
+
+def config_from_values(values: dict) -> NodeParameters:
+    """Validate a {name: value} mapping into NodeParameters, with the checks across parameters and files."""
+    config = check_values(values)
+    if not config.model_path:
+        raise EasyOccError("parameter model_path is required (an .onnx model or a TensorRT engine)")
+    for name in ("model_path", "rig_file", "extrinsics_file"):
+        path = getattr(config, name)
+        if path and not Path(path).expanduser().is_file():
+            raise EasyOccError(f"parameter {name}: file not found: {Path(path).expanduser()}")
+    lo, hi = config.bev_z_band_m
+    if not lo < hi:
+        raise EasyOccError(f"parameter bev_z_band_m: expected [lo, hi] with lo < hi, got {[lo, hi]}")
+    if config.rig_source == "camera_info" and not config.extrinsics_file:
+        raise EasyOccError("parameter extrinsics_file is required when rig_source is camera_info")
+    if not config.frame_id.strip():
+        raise EasyOccError("parameter frame_id must not be empty")
+    return config
+
+
+def _descriptor(spec: ParameterSpec):
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+    descriptor = ParameterDescriptor(
+        name=spec.name,
+        type=getattr(ParameterType, f"PARAMETER_{spec.ros_type.upper()}"),
+        description=spec.description,
+        read_only=spec.applies == "read-only",
+    )
+    if spec.choices:
+        descriptor.additional_constraints = f"one of: {', '.join(spec.choices)}"
+    elif spec.low is not None and spec.ros_type == "integer":
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=1)]
+    elif spec.low is not None and spec.ros_type == "double":
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high))]
     return descriptor
 
 
 def declare_parameters(node) -> None:
-    """Declare every parameter of PARAMETERS on `node` (idempotent)."""
-    for name, (default, description, extra) in PARAMETERS.items():
+    """Declare every parameter of the table on `node` (idempotent)."""
+    for name, spec in PARAMETERS.items():
         if not node.has_parameter(name):
-            node.declare_parameter(name, default, _descriptor(name, default, description, extra))
+            node.declare_parameter(name, spec.default, _descriptor(spec))
 
 
-def _choice(name: str, value: str) -> str:
-    choices = PARAMETERS[name][2]
-    if value not in choices:
-        raise EasyOccError(f"parameter {name}: '{value}' is not one of {', '.join(choices)}")
-    return value
-
-
-def _strings(value) -> tuple[str, ...]:
-    return tuple(str(v) for v in (value or ()) if str(v))
-
-
-def _existing(name: str, value: str) -> Path | None:
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_file():
-        raise EasyOccError(f"parameter {name}: file not found: {path}")
-    return path
-
-
-def config_from_values(values: dict) -> NodeConfig:
-    """Validate a {name: value} mapping (missing names take their defaults) into a NodeConfig."""
-    unknown = sorted(set(values) - set(PARAMETERS))
-    if unknown:
-        raise EasyOccError(f"unknown parameter(s): {', '.join(unknown)}")
-    v = {name: values.get(name, spec[0]) for name, spec in PARAMETERS.items()}
-    if not v["model_path"]:
-        raise EasyOccError("parameter model_path is required (an .onnx model or a TensorRT engine)")
-    band = tuple(float(x) for x in v["bev_z_band_m"])
-    if len(band) != 2 or not band[0] < band[1]:
-        raise EasyOccError(f"parameter bev_z_band_m: expected [lo, hi] with lo < hi, got {list(band)}")
-    rig_source = _choice("rig_source", v["rig_source"])
-    extrinsics = _existing("extrinsics_file", v["extrinsics_file"])
-    if rig_source == "camera_info" and extrinsics is None:
-        raise EasyOccError("parameter extrinsics_file is required when rig_source is camera_info")
-    if not str(v["frame_id"]).strip():
-        raise EasyOccError("parameter frame_id must not be empty")
-    for name, (_, _, extra) in PARAMETERS.items():
-        if isinstance(extra, tuple) and len(extra) == 2 and not isinstance(extra[0], str):
-            if not extra[0] <= v[name] <= extra[1]:
-                raise EasyOccError(f"parameter {name}: {v[name]} is outside [{extra[0]}, {extra[1]}]")
-    return NodeConfig(
-        model_path=_existing("model_path", v["model_path"]),
-        backend=_choice("backend", v["backend"]),
-        threads=int(v["threads"]),
-        rig_source=rig_source,
-        rig_file=_existing("rig_file", v["rig_file"]),
-        extrinsics_file=extrinsics,
-        camera_info_timeout_s=float(v["camera_info_timeout_s"]),
-        camera_names=_strings(v["camera_names"]),
-        camera_topics=_strings(v["camera_topics"]),
-        camera_namespace=str(v["camera_namespace"]),
-        image_transport=_choice("image_transport", v["image_transport"]),
-        sync_tolerance_ms=float(v["sync_tolerance_ms"]),
-        sync_queue_size=int(v["sync_queue_size"]),
-        stale_timeout_s=float(v["stale_timeout_s"]),
-        frame_id=str(v["frame_id"]),
-        publish_points=bool(v["publish_points"]),
-        publish_bev=bool(v["publish_bev"]),
-        publish_grid=bool(v["publish_grid"]),
-        publish_markers=bool(v["publish_markers"]),
-        bev_z_band_m=band,
-        input_reliability=_choice("input_reliability", v["input_reliability"]),
-        input_depth=int(v["input_depth"]),
-        output_reliability=_choice("output_reliability", v["output_reliability"]),
-        output_depth=int(v["output_depth"]),
-        output_durability=_choice("output_durability", v["output_durability"]),
-        diagnostics_period_s=float(v["diagnostics_period_s"]),
-        keep_heap=bool(v["keep_heap"]),
-        autostart=bool(v["autostart"]),
-    )
-
-
-def read_config(node) -> NodeConfig:
+def read_config(node) -> NodeParameters:
     """The node's current parameters, validated."""
     return config_from_values({name: node.get_parameter(name).value for name in PARAMETERS})
+
+
+def check_update(parameters) -> tuple[str, dict]:
+    """For an on-set-parameters callback: ('' or the one-line reason to refuse, {live name: value})."""
+    values = {p.name: p.value for p in parameters if p.name in PARAMETERS}
+    try:
+        checked = check_values(values)
+    except EasyOccError as exc:
+        return str(exc), {}
+    return "", {name: getattr(checked, name) for name in values if name in LIVE}
+
+
+def launch_arguments() -> list[tuple[str, str, str]]:
+    """(name, default as launch text, description) for every parameter: the launch file's arguments."""
+    return [(name, _launch_text(spec), spec.description) for name, spec in PARAMETERS.items()]
+
+
+def _launch_text(spec: ParameterSpec) -> str:
+    if spec.ros_type == "string":
+        return spec.default
+    return yaml.safe_dump(spec.default, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def launch_parameters(texts: dict[str, str]) -> dict:
+    """The launch arguments' text values -> {name: typed value} of those that differ from the defaults,
+    parsed and checked like `-p name:=value`."""
+    values = {}
+    for name, text in texts.items():
+        if name in PARAMETERS and text != _launch_text(PARAMETERS[name]):
+            values[name] = parse_parameter(f"{name}:={text}")[1]
+    return values
+
+
+def markdown_table() -> str:
+    """The parameter table of docs/readme/ros.md."""
+
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| parameter | type | default | range | applies | meaning |", "| --- | --- | --- | --- | --- | --- |"]
+    for spec in PARAMETERS.values():
+        default = "(required)" if spec.name == "model_path" else _launch_text(spec) or '""'
+        bounds = ", ".join(spec.choices) if spec.choices else "" if spec.low is None else f"[{spec.low}, {spec.high}]"
+        lines.append(
+            f"| `{spec.name}` | {spec.ros_type} | {cell(default)} | {cell(bounds)} | {spec.applies} "
+            f"| {cell(spec.description)} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

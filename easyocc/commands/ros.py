@@ -11,10 +11,10 @@ import sys
 import threading
 import time
 
-import yaml
-
+from easyocc.commands import options
 from easyocc.ros_node import memory
 from easyocc.ros_node.dds_profile import apply_large_data_profile
+from easyocc.ros_node.params import PARAMETERS, check_values, parse_parameter
 from easyocc.runtime.contract.errors import EasyOccError
 
 USAGE = """usage: easyocc ros <run|play> [options]
@@ -29,44 +29,23 @@ def add_param_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE", help=help_text)
 
 
-def split_parameter(text: str, defaults: dict) -> tuple[str, str]:
-    """'name:=value' -> (name, raw value) for a parameter declared in `defaults`; no ROS needed."""
-    name, sep, raw = text.partition(":=")
-    if not sep:
-        raise EasyOccError(f"parameter '{text}': expected name:=value")
-    if name not in defaults:
-        raise EasyOccError(f"unknown parameter '{name}'; known: {', '.join(defaults)}")
-    return name, raw
-
-
-def _parse_parameter(text: str, defaults: dict):
-    """'name:=value' -> rclpy Parameter, value parsed as YAML and coerced to the declared type."""
+def _parse_parameter(text: str):
+    """'name:=value' -> rclpy Parameter, parsed and checked by the node's parameter table."""
     from rclpy.parameter import Parameter
 
-    name, raw = split_parameter(text, defaults)
-    default = defaults[name][0]
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    try:
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ValueError("expected true or false")
-        elif isinstance(default, int):
-            value = int(value)
-        elif isinstance(default, float):
-            value = float(value)
-        elif isinstance(default, list):
-            value = [type(default[0])(v) for v in (value if isinstance(value, list) else str(value).split(","))]
-            value = value or [type(default[0])()]
-        else:
-            value = "" if value is None else str(value)
-    except (TypeError, ValueError) as exc:
-        raise EasyOccError(f"parameter {name}: cannot use '{raw}' ({exc})") from None
+    name, value = parse_parameter(text)
     return Parameter(name, value=value)
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="easyocc ros run", description="Run the EasyOcc occupancy node.")
-    parser.add_argument("--model", help="ONNX model or TensorRT engine (parameter model_path)")
+    parser = argparse.ArgumentParser(
+        prog="easyocc ros run",
+        description="Run the EasyOcc occupancy node.",
+        epilog="node parameters (-p NAME:=VALUE; the table in docs/readme/ros.md, or --print-config):\n"
+        + "\n".join(f"  {name}: {spec.description}" for name, spec in PARAMETERS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    options.add_model(parser, help="ONNX model or TensorRT engine (parameter model_path)")
     parser.add_argument("--backend", help="onnxruntime or tensorrt")
     parser.add_argument("--rig", help="rig file (parameter rig_file)")
     parser.add_argument("--transport", choices=("raw", "compressed"), help="camera image transport")
@@ -78,29 +57,20 @@ def _run_parser() -> argparse.ArgumentParser:
         "--no-autostart", action="store_true", help="stay unconfigured; drive the lifecycle through its services"
     )
     parser.add_argument("--duration", type=float, default=0.0, help="exit after this many seconds (0 = until SIGINT)")
-    parser.add_argument("--stats-json", help="write latency percentiles and drops to this JSON file at exit")
+    options.add_json(parser, help="write latency percentiles and drops to this JSON file at exit")
+    options.add_deprecated(parser, "--stats-json", "--json", "json")
     parser.add_argument(
         "--default-dds",
         action="store_true",
         help="keep Fast DDS defaults (no large shared-memory segment; see ros_node/dds_profile.py)",
     )
+    parser.add_argument("--print-config", action="store_true", help="print the effective node parameters and exit")
     return parser
 
 
-def run(argv: list[str]) -> int:
-    """Spin the node with a multi-threaded executor until SIGINT (or --duration); exit 0 when clean."""
-    import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-
-    from easyocc.ros_node.node import OccupancyNode
-    from easyocc.ros_node.params import PARAMETERS
-
-    ros_args = []
-    if "--ros-args" in argv:
-        index = argv.index("--ros-args")
-        argv, ros_args = argv[:index], argv[index:]
-    args = _run_parser().parse_args(argv)
-    texts = list(args.param)
+def node_parameters(args) -> dict:
+    """{name: value as ROS declares it} from the flags and -p options (later -p win), checked."""
+    texts = []
     for flag, name in (
         ("model", "model_path"),
         ("backend", "backend"),
@@ -111,7 +81,26 @@ def run(argv: list[str]) -> int:
         if getattr(args, flag):
             texts.append(f"{name}:={getattr(args, flag)}")
     texts.append(f"autostart:={'false' if args.no_autostart else 'true'}")
-    overrides = [_parse_parameter(text, PARAMETERS) for text in texts]
+    return dict(parse_parameter(text) for text in texts + list(args.param))
+
+
+def run(argv: list[str]) -> int:
+    """Spin the node with a multi-threaded executor until SIGINT (or --duration); exit 0 when clean."""
+    ros_args = []
+    if "--ros-args" in argv:
+        index = argv.index("--ros-args")
+        argv, ros_args = argv[:index], argv[index:]
+    args = _run_parser().parse_args(argv)
+    values = node_parameters(args)  # refused here, before any process or node starts
+    if args.print_config:
+        return options.print_config(check_values(values))
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from easyocc.ros_node.node import OccupancyNode
+
+    overrides = [Parameter(name, value=value) for name, value in values.items()]
 
     if not args.default_dds:
         apply_large_data_profile()
@@ -126,7 +115,7 @@ def run(argv: list[str]) -> int:
     node.on_autostart_failure = on_failure
     executor = MultiThreadedExecutor(num_threads=3)
     executor.add_node(node)
-    code = _spin_until_done(node, executor, args.duration, args.stats_json)
+    code = _spin_until_done(node, executor, args.duration, args.json)
     if failed.is_set():
         raise EasyOccError("node configuration failed (see the log line above)")
     return code
@@ -198,12 +187,13 @@ def play(argv: list[str]) -> int:
         prog="easyocc ros play",
         description="Publish a nuScenes-layout dataset as camera topics at its recorded timing.",
     )
-    parser.add_argument("--data", required=True, help="dataset folder (nuScenes layout)")
+    options.add_data(parser, required=True)
     parser.add_argument("--scene", help="scene name (default: all scenes in order)")
     parser.add_argument("--compressed", action="store_true", help="publish JPEG CompressedImage instead of rgb8")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
     parser.add_argument("--namespace", default="/cameras", help="topic prefix (default /cameras)")
-    parser.add_argument("--max-frames", type=int, default=0, help="play only the first N key frames")
+    options.add_frames(parser, help="play only the first N key frames", default=0)
+    options.add_deprecated(parser, "--max-frames", "--frames", "frames", type=int)
     parser.add_argument("--no-camera-info", action="store_true", help="do not publish CameraInfo")
     parser.add_argument(
         "--wait-subscribers",
@@ -226,7 +216,7 @@ def play(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not args.default_dds:
         apply_large_data_profile()
-    items = play_items(args.data, args.scene, args.max_frames or None)
+    items = play_items(args.data, args.scene, args.frames or None)
 
     rclpy.init(args=["easyocc-play"])
     node = rclpy.create_node("easyocc_player")

@@ -66,7 +66,7 @@ def field_docs(cls) -> dict[str, str]:
 
 
 @functools.cache
-def _hints(cls) -> dict:
+def field_types(cls) -> dict:
     return typing.get_type_hints(cls)
 
 
@@ -74,9 +74,10 @@ def _fields(cls) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(cls)}
 
 
-def _unknown_key(key: str, section: str, known) -> EasyOccError:
+def _unknown_key(key: str, section: str, known, label: str = "config") -> EasyOccError:
     where = f"known under {section}" if section else "known"
-    return EasyOccError(f"unknown config key '{key}'; {where}: {', '.join(known)}")
+    noun = "config key" if label == "config" else label
+    return EasyOccError(f"unknown {noun} '{key}'; {where}: {', '.join(known)}")
 
 
 def _type_name(hint) -> str:
@@ -94,87 +95,87 @@ def _optional(hint):
     return hint, False
 
 
-def _convert(value, hint, key: str):
+def _convert(value, hint, key: str, label: str = "config"):
     """`value` (from YAML) as `hint`; raises EasyOccError naming `key`."""
     hint, nullable = _optional(hint)
     if value is None:
         if nullable:
             return None
-        raise EasyOccError(f"config {key}: expected {_type_name(hint)}, got null")
+        raise EasyOccError(f"{label} {key}: expected {_type_name(hint)}, got null")
     origin = typing.get_origin(hint)
     if is_section(hint):
         if isinstance(value, hint):
             return value
-        return build(hint, value, key)
+        return build(hint, value, key, label)
     if isinstance(hint, type) and hasattr(hint, "from_dict"):
         if isinstance(value, hint):
             return value
         if not isinstance(value, dict):
-            raise EasyOccError(f"config {key}: expected a mapping for {hint.__name__}, got {value!r}")
+            raise EasyOccError(f"{label} {key}: expected a mapping for {hint.__name__}, got {value!r}")
         return hint.from_dict(value)
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise EasyOccError(f"config {key}: expected a list, got {value!r}")
+            raise EasyOccError(f"{label} {key}: expected a list, got {value!r}")
         args = typing.get_args(hint)
         if origin is list or (len(args) == 2 and args[1] is Ellipsis):
-            items = [_convert(v, args[0] if args else typing.Any, f"{key}[{i}]") for i, v in enumerate(value)]
+            items = [_convert(v, args[0] if args else typing.Any, f"{key}[{i}]", label) for i, v in enumerate(value)]
         else:
             if len(value) != len(args):
-                raise EasyOccError(f"config {key}: expected a list of {len(args)}, got {list(value)!r}")
-            items = [_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
+                raise EasyOccError(f"{label} {key}: expected a list of {len(args)}, got {list(value)!r}")
+            items = [_convert(v, a, f"{key}[{i}]", label) for i, (v, a) in enumerate(zip(value, args))]
         return tuple(items) if origin is tuple else items
     if hint is typing.Any:
         return value
     if hint is dict or origin is dict:
         if not isinstance(value, dict):
-            raise EasyOccError(f"config {key}: expected a mapping, got {value!r}")
+            raise EasyOccError(f"{label} {key}: expected a mapping, got {value!r}")
         return dict(value)
     if hint is bool:
         if not isinstance(value, bool):
-            raise EasyOccError(f"config {key}: expected true or false, got {value!r}")
+            raise EasyOccError(f"{label} {key}: expected true or false, got {value!r}")
         return value
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise EasyOccError(f"config {key}: expected int, got {value!r}")
+        raise EasyOccError(f"{label} {key}: expected int, got {value!r}")
     if hint is float:
         if isinstance(value, bool):
-            raise EasyOccError(f"config {key}: expected float, got {value!r}")
+            raise EasyOccError(f"{label} {key}: expected float, got {value!r}")
         try:
             number = float(value)  # YAML 1.1 reads 1e-3 as a string
         except (TypeError, ValueError):
-            raise EasyOccError(f"config {key}: expected float, got {value!r}") from None
+            raise EasyOccError(f"{label} {key}: expected float, got {value!r}") from None
         if not math.isfinite(number):
-            raise EasyOccError(f"config {key}: {number} is not a finite number")
+            raise EasyOccError(f"{label} {key}: {number} is not a finite number")
         return number
     if hint is str:
         if not isinstance(value, str):
-            raise EasyOccError(f"config {key}: expected a string, got {value!r}")
+            raise EasyOccError(f"{label} {key}: expected a string, got {value!r}")
         return value
     if hint is Path:
         if not isinstance(value, (str, Path)):
-            raise EasyOccError(f"config {key}: expected a path, got {value!r}")
+            raise EasyOccError(f"{label} {key}: expected a path, got {value!r}")
         return Path(value)
-    raise TypeError(f"config {key}: unsupported field type {hint!r}")
+    raise TypeError(f"{label} {key}: unsupported field type {hint!r}")
 
 
-def _check_bounds(value, bounds: dict, key: str) -> None:
+def _check_bounds(value, bounds: dict, key: str, label: str = "config") -> None:
     if not bounds:
         return
     items = value if isinstance(value, (tuple, list)) else (value,)
     for item in items:
         if "choices" in bounds and item not in bounds["choices"]:
-            raise EasyOccError(f"config {key}: {item!r} is not one of {', '.join(map(str, bounds['choices']))}")
+            raise EasyOccError(f"{label} {key}: {item!r} is not one of {', '.join(map(str, bounds['choices']))}")
         if not isinstance(item, (int, float)) or isinstance(item, bool):
             continue
         if "min" in bounds and item < bounds["min"]:
-            raise EasyOccError(f"config {key}: {item} is below the minimum {bounds['min']}")
+            raise EasyOccError(f"{label} {key}: {item} is below the minimum {bounds['min']}")
         if "max" in bounds and item > bounds["max"]:
-            raise EasyOccError(f"config {key}: {item} is above the maximum {bounds['max']}")
+            raise EasyOccError(f"{label} {key}: {item} is above the maximum {bounds['max']}")
         if "above" in bounds and not item > bounds["above"]:
-            raise EasyOccError(f"config {key}: {item} must be greater than {bounds['above']}")
+            raise EasyOccError(f"{label} {key}: {item} must be greater than {bounds['above']}")
 
 
 def check(config) -> None:
@@ -184,23 +185,24 @@ def check(config) -> None:
         _check_bounds(getattr(config, f.name), dict(f.metadata), f.name)
 
 
-def build(cls, data, where: str = ""):
+def build(cls, data, where: str = "", label: str = "config"):
     """An instance of the config dataclass `cls` from a mapping (missing keys take their defaults).
 
-    `where` is the dotted section the mapping sits at ('' for the top level), used in messages."""
+    `where` is the dotted section the mapping sits at ('' for the top level) and `label` the noun of
+    the messages ('config', or 'parameter' for the ROS node)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise EasyOccError(f"config {where or 'file'}: expected a mapping, got {data!r}")
+        raise EasyOccError(f"{label} {where or 'file'}: expected a mapping, got {data!r}")
     fields = _fields(cls)
-    hints = _hints(cls)
+    hints = field_types(cls)
     values = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else str(name)
         if name not in fields:
-            raise _unknown_key(key, where, fields)
-        values[name] = _convert(value, hints[name], key)
-        _check_bounds(values[name], dict(fields[name].metadata), key)
+            raise _unknown_key(key, where, fields, label)
+        values[name] = _convert(value, hints[name], key, label)
+        _check_bounds(values[name], dict(fields[name].metadata), key, label)
     return cls(**values)
 
 
@@ -213,7 +215,7 @@ def _field_hint(cls, parts: list[str], key: str):
             fields = _fields(inner)
             if part not in fields:
                 raise _unknown_key(key, ".".join(parts[:depth]), fields)
-            hint = _hints(inner)[part]
+            hint = field_types(inner)[part]
         elif inner is dict or typing.get_origin(inner) is dict or inner is typing.Any:
             hint = typing.Any
         elif isinstance(inner, type) and hasattr(inner, "from_dict"):
@@ -327,7 +329,7 @@ def describe(cls, prefix: str = "") -> list[str]:
     docs = field_docs(cls)
     defaults = cls() if _all_defaulted(cls) else None
     for name, f in _fields(cls).items():
-        hint = _hints(cls)[name]
+        hint = field_types(cls)[name]
         key = f"{prefix}{name}"
         if is_section(hint):
             lines += describe(hint, f"{key}.")

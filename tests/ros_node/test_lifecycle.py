@@ -91,7 +91,7 @@ def test_configure_activate_deactivate_cleanup_and_shutdown_through_services(tin
             "input_reliability:=reliable",
             "-p",
             "threads:=1",
-            "--stats-json",
+            "--json",
             str(tmp_path / "stats.json"),
         ],
         dict(os.environ),

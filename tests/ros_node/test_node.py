@@ -53,7 +53,7 @@ def live(tiny_model, ros_context, tmp_path_factory):
             "input_depth:=20",
             "-p",
             "threads:=1",
-            "--stats-json",
+            "--json",
             str(folder / "stats.json"),
         ],
         _env(),

@@ -41,10 +41,12 @@ def test_defaults_and_topics(model_file):
         ({"backend": "tflite"}, "parameter backend: 'tflite' is not one of onnxruntime, tensorrt"),
         ({"image_transport": "theora"}, "parameter image_transport: 'theora' is not one of raw, compressed"),
         ({"rig_source": "camera_info"}, "parameter extrinsics_file is required when rig_source is camera_info"),
-        ({"sync_tolerance_ms": -1.0}, r"parameter sync_tolerance_ms: -1.0 is outside \[0.0, 1000.0\]"),
+        ({"sync_tolerance_ms": -1.0}, r"parameter sync_tolerance_ms: -1.0 is below the minimum 0.0"),
+        ({"input_depth": 5000}, r"parameter input_depth: 5000 is above the maximum 1000"),
+        ({"threads": "two"}, r"parameter threads: expected int, got 'two'"),
         ({"bev_z_band_m": [2.0, 1.0]}, "parameter bev_z_band_m: expected \\[lo, hi\\] with lo < hi"),
         ({"frame_id": " "}, "parameter frame_id must not be empty"),
-        ({"no_such": 1}, "unknown parameter\\(s\\): no_such"),
+        ({"no_such": 1}, "unknown parameter 'no_such'; known: model_path, backend, threads"),
     ],
 )
 def test_invalid_values_name_the_parameter(values, message, model_file):
@@ -77,19 +79,101 @@ def test_declared_with_descriptors_on_a_real_node(ros_context):
 def test_cli_parameter_parsing():
     from easyocc.commands.ros import _parse_parameter
 
-    assert _parse_parameter("sync_tolerance_ms:=60", PARAMETERS).value == 60.0
-    assert _parse_parameter("publish_markers:=true", PARAMETERS).value is True
-    assert _parse_parameter("keep_heap:=false", PARAMETERS).value is False
-    assert _parse_parameter("camera_names:=[A, B]", PARAMETERS).value == ["A", "B"]
-    assert _parse_parameter("bev_z_band_m:=[0, 2]", PARAMETERS).value == [0.0, 2.0]
+    assert _parse_parameter("sync_tolerance_ms:=60").value == 60.0
+    assert _parse_parameter("publish_markers:=true").value is True
+    assert _parse_parameter("keep_heap:=false").value is False
+    assert _parse_parameter("camera_names:=[A, B]").value == ["A", "B"]
+    assert _parse_parameter("camera_names:=A,B").value == ["A", "B"]
+    assert _parse_parameter("camera_names:=").value == [""]
+    assert _parse_parameter("bev_z_band_m:=[0, 2]").value == [0.0, 2.0]
+    assert _parse_parameter("frame_id:=007").value == "007"  # a string parameter keeps its text
     with pytest.raises(EasyOccError, match="expected name:=value"):
-        _parse_parameter("threads=2", PARAMETERS)
+        _parse_parameter("threads=2")
     with pytest.raises(EasyOccError, match="unknown parameter 'thread'"):
-        _parse_parameter("thread:=2", PARAMETERS)
-    with pytest.raises(EasyOccError, match="parameter autostart: cannot use 'maybe'"):
-        _parse_parameter("autostart:=maybe", PARAMETERS)
-    with pytest.raises(EasyOccError, match=r"parameter keep_heap: cannot use '1' \(expected true or false\)"):
-        _parse_parameter("keep_heap:=1", PARAMETERS)
+        _parse_parameter("thread:=2")
+    with pytest.raises(EasyOccError, match="parameter autostart: expected true or false, got 'maybe'"):
+        _parse_parameter("autostart:=maybe")
+    with pytest.raises(EasyOccError, match=r"parameter keep_heap: expected true or false, got 1"):
+        _parse_parameter("keep_heap:=1")
+    with pytest.raises(EasyOccError, match=r"parameter sync_tolerance_ms: -5.0 is below the minimum 0.0"):
+        _parse_parameter("sync_tolerance_ms:=-5")
+    with pytest.raises(EasyOccError, match=r"parameter backend: 'tflite' is not one of onnxruntime, tensorrt"):
+        _parse_parameter("backend:=tflite")
+
+
+def test_cli_refuses_an_out_of_range_parameter_before_starting(capsys):
+    from easyocc.cli import main
+
+    assert main(["ros", "run", "--model", "m.onnx", "-p", "sync_tolerance_ms:=-5"]) == 2
+    assert capsys.readouterr().err == "easyocc ros: error: parameter sync_tolerance_ms: -5.0 is below the minimum 0.0\n"
+
+
+def test_print_config_shows_the_effective_parameters(capsys):
+    import yaml
+
+    from easyocc.cli import main
+
+    argv = ["ros", "run", "--model", "m.onnx", "--transport", "compressed", "-p", "camera_names:=[A, B]"]
+    assert main([*argv, "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert list(printed) == list(PARAMETERS)
+    assert printed["model_path"] == "m.onnx" and printed["image_transport"] == "compressed"
+    assert printed["camera_names"] == ["A", "B"] and printed["autostart"] is True
+    assert printed["sync_tolerance_ms"] == PARAMETERS["sync_tolerance_ms"].default == 50.0
+
+
+def test_the_table_feeds_the_docs_and_the_launch_file():
+    from pathlib import Path
+
+    from easyocc.ros_node.params import launch_arguments, launch_parameters, markdown_table
+
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "readme" / "ros.md").read_text()
+    start = doc.index("<!-- parameters:")
+    block = doc[doc.index("\n", start) + 1 : doc.index("<!-- end parameters -->")].strip()
+    assert block == markdown_table(), "docs/readme/ros.md: regenerate with python -m easyocc.ros_node.params"
+    assert len(block.splitlines()) == 2 + len(PARAMETERS) == 30
+    assert "| `sync_tolerance_ms` | double | 50.0 | [0.0, 1000.0] | configure |" in block
+    # the launch file declares every parameter from the table and repeats none of them
+    arguments = {name: default for name, default, _ in launch_arguments()}
+    assert list(arguments) == list(PARAMETERS) and arguments["camera_names"] == "['']"
+    assert launch_parameters(arguments) == {}  # the defaults pass nothing
+    changed = launch_parameters({**arguments, "sync_tolerance_ms": "60", "camera_names": "[A, B]", "frame_id": "map"})
+    assert changed == {"sync_tolerance_ms": 60.0, "camera_names": ["A", "B"], "frame_id": "map"}
+    with pytest.raises(EasyOccError, match="parameter sync_tolerance_ms: -5.0 is below the minimum 0.0"):
+        launch_parameters({"sync_tolerance_ms": "-5"})
+    launch = (root / "ros_node" / "launch" / "easyocc.launch.py").read_text()
+    assert "launch_arguments()" in launch and "launch_parameters(" in launch
+    assert not [name for name in PARAMETERS if f'"{name}"' in launch and name != "autostart"]
+
+
+def test_live_parameters_apply_to_the_running_config(ros_context, model_file):
+    from easyocc.ros_node.node import OccupancyNode
+    from rclpy.parameter import Parameter
+
+    node = OccupancyNode(
+        "live_probe",
+        context=ros_context,
+        parameter_overrides=[Parameter("model_path", value=model_file), Parameter("autostart", value=False)],
+    )
+    try:
+        from easyocc.ros_node.params import config_from_values
+
+        node.config = config_from_values({"model_path": model_file})  # as on_configure leaves it
+        assert node.set_parameters([Parameter("frame_id", value="map")])[0].successful
+        assert node.config.frame_id == "map"  # live: applied at once
+        assert node.set_parameters([Parameter("sync_queue_size", value=8)])[0].successful
+        assert node.config.sync_queue_size == 4  # applied at the next configure
+        refused = node.set_parameters([Parameter("backend", value="tflite")])[0]
+        assert (
+            not refused.successful
+            and refused.reason == "parameter backend: 'tflite' is not one of onnxruntime, tensorrt"
+        )
+        read_only = node.set_parameters([Parameter("autostart", value=True)])[0]
+        assert not read_only.successful
+        assert node.describe_parameter("autostart").read_only
+    finally:
+        node.destroy_node()
 
 
 def test_cli_fails_with_one_line_error_for_a_bad_model(ros_domain, tmp_path):

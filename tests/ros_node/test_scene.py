@@ -34,7 +34,7 @@ def _play_scene(model, nuscenes_root, ros_context, folder, node_args=(), play_ar
     # One ONNX Runtime thread in the node and in this process: float reductions in the same order, so the
     # labels can be compared bit for bit (a cell at a class boundary may flip with another thread count).
     node = RosProcess(
-        ["run", "--model", str(model), "--stats-json", str(folder / "stats.json"), "-p", "threads:=1", *node_args],
+        ["run", "--model", str(model), "--json", str(folder / "stats.json"), "-p", "threads:=1", *node_args],
         env,
         folder / "node.log",
     )
@@ -132,7 +132,7 @@ def test_compressed_images_and_camera_info_rig(nuscenes_dataset, nuscenes_root, 
             "-p",
             "camera_info_timeout_s:=60",
         ],
-        play_args=["--compressed", "--max-frames", "8", "--rate", "2"],
+        play_args=["--compressed", "--frames", "8", "--rate", "2"],
         expect=8,
         player_first=True,
     )

@@ -103,6 +103,7 @@ def test_check_validates_a_constructed_config():
 
 
 def test_every_config_has_a_docstring_per_field():
+    from easyocc.ros_node.params import NodeParameters
     from easyocc.training.config import TrainConfig
     from easyocc.training.pseudo.run import LabelsConfig
     from easyocc.training.synth.config import SynthConfig
@@ -110,11 +111,11 @@ def test_every_config_has_a_docstring_per_field():
     def sections(cls):
         yield cls
         for f in config.dataclasses.fields(cls):
-            hint = config._hints(cls)[f.name]
+            hint = config.field_types(cls)[f.name]
             if config.is_section(hint):
                 yield from sections(hint)
 
-    for root in (TrainConfig, LabelsConfig, SynthConfig):
+    for root in (TrainConfig, LabelsConfig, SynthConfig, NodeParameters):
         for cls in sections(root):
             missing = [f.name for f in config.dataclasses.fields(cls) if not config.field_docs(cls).get(f.name)]
             assert not missing, f"{cls.__name__}: fields without a docstring: {missing}"
