@@ -1,4 +1,4 @@
-"""`easyocc export {onnx,torchscript,parity,lint,fp16-check,engine}`: JSON reports on stdout, progress on stderr.
+"""`easyocc export {onnx,torchscript,parity,lint,fp16-check,int8,engine}`: JSON reports on stdout, progress on stderr.
 
 Each subcommand imports only what it needs: `lint` needs onnx, `engine` tensorrt and pycuda,
 the others torch and the training package.
@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from easyocc.commands.export_int8 import add_int8_parser, cmd_int8
 from easyocc.runtime.contract.errors import EasyOccError
 
 VERSIONS = ("8.5", "8.6", "10.x")
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     fp16 = sub.add_parser("fp16-check", help="float16 readiness on the CPU (emulation, overflow per module)")
     _model_args(fp16)
+
+    add_int8_parser(sub)
 
     engine = sub.add_parser("engine", help="ONNX -> TensorRT engine with sidecar manifest and cache")
     engine.add_argument("--onnx", required=True)
@@ -239,6 +242,7 @@ COMMANDS = {
     "parity": cmd_parity,
     "lint": cmd_lint,
     "fp16-check": cmd_fp16,
+    "int8": cmd_int8,
     "engine": cmd_engine,
 }
 

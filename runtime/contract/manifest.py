@@ -46,6 +46,40 @@ class EngineInfo:
     precision: str
     onnx_sha256: str
     dla_core: int = -1
+    quantization: str = ""  # "" or QuantizationInfo.scheme of an explicitly quantized (Q/DQ) ONNX model
+
+
+@dataclass(frozen=True)
+class QuantizationInfo:
+    """Present only for explicitly quantized (Q/DQ) models: how `easyocc export int8` quantized them.
+
+    scheme: e.g. 'int8-qdq'; tool: the quantizer and its version; weights / activations: the
+    quantization of each; calibration: method, frames and where they came from; quantized_nodes:
+    how many nodes got Q/DQ inputs; kept_out: reason -> names of the nodes left in higher precision;
+    source_onnx_sha256: the float ONNX model it was made from.
+    """
+
+    scheme: str
+    tool: str
+    weights: str
+    activations: str
+    calibration: dict
+    quantized_nodes: int
+    kept_out: dict
+    source_onnx_sha256: str
+
+    @classmethod
+    def from_dict(cls, data: dict) -> QuantizationInfo:
+        return cls(
+            scheme=str(data["scheme"]),
+            tool=str(data["tool"]),
+            weights=str(data["weights"]),
+            activations=str(data["activations"]),
+            calibration=dict(data["calibration"]),
+            quantized_nodes=int(data["quantized_nodes"]),
+            kept_out={str(k): [str(n) for n in v] for k, v in dict(data["kept_out"]).items()},
+            source_onnx_sha256=str(data["source_onnx_sha256"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,7 @@ class Manifest:
     training_data: str = "unspecified"
     model_config: dict = field(default_factory=dict)
     engine: EngineInfo | None = None
+    quantization: QuantizationInfo | None = None
     format: str = MANIFEST_FORMAT
 
     @property
@@ -118,6 +153,7 @@ class Manifest:
                 training_data=str(data.get("training_data", "unspecified")),
                 model_config=dict(data.get("model_config") or {}),
                 engine=EngineInfo(**engine) if engine else None,
+                quantization=QuantizationInfo.from_dict(data["quantization"]) if data.get("quantization") else None,
             )
         except KeyError as exc:
             raise EasyOccError(f"manifest: missing field {exc}") from None
@@ -159,6 +195,7 @@ class Manifest:
     def summary(self) -> str:
         width, height = self.input_size
         precision = f", {self.engine.precision} TensorRT {self.engine.tensorrt_version}" if self.engine else ""
+        precision += f", {self.quantization.scheme}" if self.quantization else ""
         return (
             f"{self.model_name} {self.model_version}: {len(self.camera_names)} cams {width}x{height}, "
             f"grid {self.grid_spec.describe()}{precision}"

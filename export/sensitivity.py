@@ -1,0 +1,147 @@
+"""Per-layer-group INT8 sensitivity: what each group of convolutions costs in class agreement.
+
+The model is calibrated once (ONNX Runtime's calibration cache); then, for every layer group (the
+convolutions under one module scope, e.g. '/model/backbone/layer2/'), two Q/DQ variants are built
+from the same ranges: only that group quantized ("alone": the damage the group does by itself),
+and everything but that group quantized ("kept": what keeping it in higher precision buys back).
+Each variant runs through the runtime's ONNX Runtime runner and the one comparator against the
+float model on the same frames.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from easyocc.export.onnx_model import load_onnx, read_manifest
+from easyocc.export.quantize import QUANTIZED_OP_TYPES, Int8Options, calibration_feeds, kept_out_nodes, run_quantizer
+from easyocc.runtime.contract.errors import EasyOccError
+
+GROUP_DEPTH = 4  # '', 'model', package, module: '/model/backbone/layer2/'
+CHUNK = 4  # candidate sessions alive at once (memory)
+
+
+def layer_groups(model, excluded=()) -> dict[str, list[str]]:
+    """Module scope -> names of its quantizable nodes, in graph order, `excluded` names left out."""
+    groups: dict[str, list[str]] = {}
+    skip = set(excluded)
+    for node in load_onnx(model).graph.node:
+        if node.op_type not in QUANTIZED_OP_TYPES or node.name in skip:
+            continue
+        parts = node.name.split("/")[:-1]
+        scope = "/".join(parts[:GROUP_DEPTH]) + "/" if len(parts) > 1 else node.name
+        groups.setdefault(scope, []).append(node.name)
+    return groups
+
+
+@dataclass(frozen=True)
+class GroupSensitivity:
+    """One group: its nodes; agreement with float when only it is quantized, and when all but it are."""
+
+    group: str
+    nodes: int
+    alone_agreement: float
+    alone_max_confidence_diff: float
+    kept_agreement: float
+
+    def to_dict(self) -> dict:
+        return {
+            "group": self.group,
+            "nodes": self.nodes,
+            "only_this_group_quantized": {
+                "agreement": self.alone_agreement,
+                "max_confidence_diff": self.alone_max_confidence_diff,
+            },
+            "all_but_this_group_quantized": {"agreement": self.kept_agreement},
+        }
+
+
+def sensitivity(onnx_path, data, eval_feeds, options: Int8Options | None = None, threads=None, log=None) -> dict:
+    """Calibrate on `options.frames` frames of `data`, then measure every layer group on `eval_feeds`
+    ((source, feed) pairs). Returns the full-model agreement and one GroupSensitivity per group,
+    most damaging first."""
+    from easyocc.runtime.backends import create_runner
+    from easyocc.runtime.backends.compare import compare_runners
+
+    options = options or Int8Options()
+    onnx_path = Path(onnx_path)
+    manifest = read_manifest(onnx_path)
+    kept = kept_out_nodes(onnx_path, options.keep, options.fp16_modules)
+    excluded = {name for names in kept.values() for name in names}
+    groups = layer_groups(onnx_path, excluded)
+    if not groups:
+        raise EasyOccError(f"{onnx_path}: no quantizable node ({', '.join(QUANTIZED_OP_TYPES)}) left")
+    eval_feeds = list(eval_feeds)
+    with tempfile.TemporaryDirectory(prefix="easyocc-int8-sens-") as tmp:
+        tmp = Path(tmp)
+        cache = tmp / "ranges.json"
+        feeds = calibration_feeds(manifest, data, options.frames, options.stride)
+        if log:
+            log(f"calibrating once on {len(feeds)} frames; {len(groups)} layer groups")
+        run_quantizer(onnx_path, tmp / "all.onnx", feeds, manifest, kept, options.method, cache)
+        variants = [("all", tmp / "all.onnx")]
+        all_nodes = {name for names in groups.values() for name in names}
+        for index, (group, names) in enumerate(groups.items()):
+            others = sorted(all_nodes - set(names))
+            for kind, extra in (("alone", others), ("kept", names)):
+                path = tmp / f"{index}-{kind}.onnx"
+                run_quantizer(onnx_path, path, None, None, {**kept, "sensitivity": extra}, options.method, cache)
+                variants.append((f"{group}|{kind}", path))
+        reports = {}
+        for start in range(0, len(variants), CHUNK):
+            chunk = variants[start : start + CHUNK]
+            runners = [create_runner(onnx_path, "onnxruntime", threads=threads, providers=["CPUExecutionProvider"])]
+            runners += [
+                create_runner(p, "onnxruntime", threads=threads, providers=["CPUExecutionProvider"]) for _, p in chunk
+            ]
+            labels = ["float"] + [label for label, _ in chunk]
+            for label, report in zip(labels[1:], compare_runners(runners, eval_feeds, labels=labels)):
+                reports[label] = report
+            if log:
+                log(f"sensitivity: {min(start + CHUNK, len(variants))}/{len(variants)} variants measured")
+    rows = [
+        GroupSensitivity(
+            group=group,
+            nodes=len(names),
+            alone_agreement=reports[f"{group}|alone"].agreement,
+            alone_max_confidence_diff=reports[f"{group}|alone"].max_confidence_diff,
+            kept_agreement=reports[f"{group}|kept"].agreement,
+        )
+        for group, names in groups.items()
+    ]
+    rows.sort(key=lambda row: row.alone_agreement)
+    full = reports["all"]
+    return {
+        "model": str(onnx_path),
+        "model_version": manifest.model_version,
+        "calibration": {
+            "method": options.method,
+            "frames": options.frames,
+            "stride": options.stride,
+            "data": str(data),
+        },
+        "eval_frames": {s: sum(f.source == s for f in full.frames) for s in sorted({f.source for f in full.frames})},
+        "kept_out": {reason: names for reason, names in kept.items() if names},
+        "all_groups_quantized": {
+            "agreement": full.agreement,
+            "worst_frame_agreement": full.worst_frame_agreement,
+            "max_confidence_diff": full.max_confidence_diff,
+        },
+        "groups": [row.to_dict() for row in rows],
+    }
+
+
+def table(report: dict) -> str:
+    """A Markdown table of a sensitivity report, most damaging group first."""
+    lines = [
+        "| layer group | convs | agreement, only this group INT8 | agreement, all but this group INT8 |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in report["groups"]:
+        alone = row["only_this_group_quantized"]["agreement"]
+        kept = row["all_but_this_group_quantized"]["agreement"]
+        lines.append(f"| `{row['group']}` | {row['nodes']} | {100 * alone:.3f} % | {100 * kept:.3f} % |")
+    full = report["all_groups_quantized"]["agreement"]
+    lines.append(f"| all groups INT8 | | {100 * full:.3f} % | |")
+    return "\n".join(lines)
