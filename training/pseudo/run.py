@@ -4,7 +4,8 @@ Provider outputs are cached per image (<out>/cache unless `cache`), finished sam
 (resume), every file is written atomically, and under torchrun each rank (RANK / WORLD_SIZE) takes a
 disjoint, contiguous shard of the samples (gloo process group on CPU, for the final barrier and the
 summed counts). A sample whose inputs or providers fail is skipped with its reason logged, and
-retried on the next run.
+retried on the next run. Each rank writes summary_rank<r>.json; summary.json merges them (counts,
+shards, per-stage seconds and key frames per hour: training/pseudo/shards.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import write_json_atomic
 from easyocc.runtime.dataset.labels import labels_path, read_labels
 from easyocc.training.pseudo.pipeline import PseudoLabelConfig
+from easyocc.training.pseudo.shards import merge_summary_files, shard, shard_bounds, summary_path
+
+__all__ = ["LabelsConfig", "run_labels", "shard"]
 
 log = logging.getLogger("easyocc.labels")
 RUN_FILE = "pseudo_labels.json"
@@ -39,6 +43,9 @@ class LabelsConfig:
     """ground-truth, simulated-low, simulated-high, boxes or grounded-sam."""
     depth: str = "lidar"
     """ground-truth, simulated-low, simulated-high, lidar, metric3d, depth-anything or aligned-<name>."""
+    anchor: str = "none"
+    """Metric anchor of aligned-<name> depth: 'none' (camera-only: no lidar read; lidar serves only
+    `evaluate`) or 'lidar' (fit to the key frame's projected lidar)."""
     scenes: tuple[str, ...] = ()
     """Only these scenes (empty = every scene of the dataset)."""
     frames: int = setting(0, min=0)
@@ -59,12 +66,6 @@ class LabelsConfig:
     """Score against the ground-truth labels in `data`, and against the next key frame's lidar."""
     pseudo: PseudoLabelConfig = field(default_factory=PseudoLabelConfig)
     """The 3-D stage: temporal merge, filters, voxelization."""
-
-
-def shard(items: list, rank: int, world: int) -> list:
-    """Contiguous, disjoint shard `rank` of `world` (contiguous keeps past frames on the same rank)."""
-    start, stop = len(items) * rank // world, len(items) * (rank + 1) // world
-    return items[start:stop]
 
 
 def is_finished(path: Path, grid) -> bool:
@@ -104,6 +105,7 @@ def _check_settings(job: LabelsConfig, out: Path, rank: int) -> None:
         "data": str(Path(job.data).resolve()),
         "segmenter": job.segmenter,
         "depth": job.depth,
+        "anchor": job.anchor,
         "seed": job.seed,
         "config": job.pseudo.to_dict(),
     }
@@ -119,12 +121,20 @@ def _check_settings(job: LabelsConfig, out: Path, rank: int) -> None:
         write_json_atomic(run_file, settings)
 
 
+def depth_reads_lidar(depth: str, anchor: str) -> bool:
+    """Whether this depth choice reads lidar while labelling: lidar depth, the lidar-relative
+    stand-in (lidar stands in for a relative model's output), or an aligned depth anchored to lidar."""
+    base = depth[len("aligned-") :] if depth.startswith("aligned-") else depth
+    return base in ("lidar", "lidar-relative") or (depth.startswith("aligned-") and anchor == "lidar")
+
+
 def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
     """Label every (selected) key frame of `job.data` into `job.out`; the summary of this rank."""
     from easyocc.runtime.dataset.labels import write_labels
     from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+    from easyocc.training.pseudo.align import ANCHORS
     from easyocc.training.pseudo.cache import ProviderCache
-    from easyocc.training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
+    from easyocc.training.pseudo.evaluate import DepthQuality, LabelQuality, next_frame_lidar_fraction
     from easyocc.training.pseudo.pipeline import PseudoLabeler
     from easyocc.training.pseudo.providers import build_depth, build_segmenter
     from tqdm import tqdm
@@ -137,9 +147,17 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
     rank, world, group = _distributed()
     _check_settings(job, out, rank)
     segmenter = build_segmenter(job.segmenter, job.models or None, job.vocabulary or None, seed=job.seed)
-    depth = build_depth(job.depth, job.models or None, seed=job.seed)
+    if job.anchor not in ANCHORS:
+        raise EasyOccError(f"unknown anchor '{job.anchor}'; known: {', '.join(ANCHORS)}")
+    if job.anchor == "lidar" and not job.depth.startswith("aligned-"):
+        raise EasyOccError(f"--anchor lidar applies to aligned-<name> depth only, not '{job.depth}'")
+    depth = build_depth(job.depth, job.models or None, seed=job.seed, anchor=job.anchor)
     cache = ProviderCache((job.cache or out / "cache") if job.use_cache else None)
-    labeler = PseudoLabeler(dataset, segmenter, depth, config, cache)
+    depth_quality = DepthQuality() if job.evaluate else None
+    labeler = PseudoLabeler(
+        dataset, segmenter, depth, config, cache, depth_observer=depth_quality.update if depth_quality else None
+    )
+    stage_seconds = []
 
     work = []
     for scene in job.scenes or dataset.scene_names:
@@ -148,7 +166,8 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
     counts = {"labelled": 0, "skipped_finished": 0, "failed": 0}
     failures, timings = [], []
     quality, lidar_fractions = LabelQuality(), []
-    mine = shard(work, rank, world)
+    first, stop = shard_bounds(len(work), rank, world)
+    mine, started = work[first:stop], time.perf_counter()
     bar = tqdm(mine, desc=f"labels[{rank}/{world}]", disable=not progress, position=rank, file=sys.stderr)
     for samples, index in bar:
         sample = samples[index]
@@ -158,9 +177,10 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
             counts["skipped_finished"] += 1
             continue
         try:
-            start = time.perf_counter()
+            start, providers = time.perf_counter(), labeler.provider_seconds
             labels, info = labeler.label(samples, index)
             timings.append(time.perf_counter() - start)
+            stage_seconds.append(timings[-1] - (labeler.provider_seconds - providers))
         except EasyOccError as exc:
             log.warning("skipped sample %s (%s #%d): %s", sample.token, sample.scene_name, index, exc)
             failures.append({"sample": sample.token, "reason": str(exc)})
@@ -183,10 +203,24 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
         "failures": failures,
         "cache_hits": cache.hits,
         "cache_misses": cache.misses,
+        "shard": {"rank": rank, "start": first, "stop": stop},
+        "label_seconds": round(sum(timings), 3),
+        "provider_seconds": {kind: round(seconds, 3) for kind, seconds in cache.seconds.items()},
+        "wall_seconds": round(time.perf_counter() - started, 3),
     }
+    summary.update(anchor=job.anchor, depth_reads_lidar=depth_reads_lidar(job.depth, job.anchor))
     if timings:
         summary["seconds_per_sample"] = sum(timings) / len(timings)
+        summary["stage3_seconds_per_sample"] = sum(stage_seconds) / len(stage_seconds)
+    if getattr(depth, "images", 0):
+        summary["alignment"] = {
+            "seconds_per_image": depth.seconds / depth.images,
+            "images": depth.images,
+            "cues": {f"{channel}:{cue}": n for (channel, cue), n in sorted(depth.cues.items())},
+        }
     if job.evaluate:
+        if depth_quality.results():
+            summary["depth"] = depth_quality.results()
         if quality.metric.frames:
             summary["quality"] = quality.results()
         if lidar_fractions:
@@ -194,13 +228,17 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
             summary["next_frame_lidar_within_1_voxel"] = sum(
                 f["fraction_within_1_voxel"] for f in lidar_fractions
             ) / len(lidar_fractions)
-    write_json_atomic(out / f"summary_rank{rank}.json", summary)
-    if group is not None:
+    write_json_atomic(summary_path(out, rank), summary)
+    if group is None:
+        merge_summary_files(out, world)  # array tasks: the last one to finish leaves the full merge
+    else:
         import torch
 
         totals = torch.tensor([counts["labelled"], counts["skipped_finished"], counts["failed"]], dtype=torch.int64)
         group.all_reduce(totals)
         summary["total"] = dict(zip(("labelled", "skipped_finished", "failed"), totals.tolist()))
-        group.barrier()
+        group.barrier()  # every rank's summary is written
+        if rank == 0:
+            merge_summary_files(out, world)
         group.destroy_process_group()
     return summary
