@@ -41,12 +41,28 @@ def plan_engine(
     dla_core: int = -1,
     rebuild: str = "auto",
 ) -> EnginePlan:
-    """Read the ONNX manifest and hash, name the engine and check the cache (raises for 'never' + stale)."""
+    """Read the ONNX manifest and hash, name the engine and check the cache (raises for 'never' + stale).
+
+    An explicitly quantized ONNX model (Q/DQ nodes) is keyed by its quantization scheme as well, so its
+    engine never shares a cache entry with one TensorRT calibrated itself."""
     onnx_path = Path(onnx_path)
     manifest = read_manifest(onnx_path)
-    info = expected_engine_info(tensorrt_version, compute_capability, precision, sha256_file(onnx_path), dla_core)
+    quantization = explicit_quantization(onnx_path, manifest)
+    info = expected_engine_info(
+        tensorrt_version, compute_capability, precision, sha256_file(onnx_path), dla_core, quantization
+    )
     path = Path(engine_path) if engine_path else default_engine_path(onnx_path, info)
     return EnginePlan(onnx_path, manifest, info, path, resolve_cache(path, info, rebuild))
+
+
+def explicit_quantization(onnx_path, manifest: Manifest) -> str:
+    """The Q/DQ scheme of the model: from its manifest (`easyocc export int8`), 'qdq' for Q/DQ nodes
+    another tool inserted, '' for a float model."""
+    from easyocc.export.quantize import is_quantized
+
+    if manifest.quantization is not None:
+        return manifest.quantization.scheme
+    return "qdq" if is_quantized(onnx_path) else ""
 
 
 @dataclass
@@ -65,6 +81,7 @@ class EngineReport:
             "tensorrt_version": self.info.tensorrt_version,
             "compute_capability": self.info.compute_capability,
             "precision": self.info.precision,
+            "quantization": self.info.quantization or None,
             "dla_core": self.info.dla_core,
             "onnx_sha256": self.info.onnx_sha256,
             "build_seconds": round(self.build_seconds, 1),
@@ -105,11 +122,13 @@ def build_or_reuse(
         result = EngineReport(plan.engine_path, True, plan.info)
     else:
         feeds = None
-        if options.precision == "int8" and calib_data:
+        if options.precision == "int8" and calib_data and not plan.info.quantization:
             from easyocc.export.feeds import dataset_feeds
 
             feeds = dataset_feeds(plan.manifest, calib_data, count=options.calibration_frames)
-        built = build_engine(plan.onnx_path, options, plan.manifest, feeds, plan.info.onnx_sha256)
+        built = build_engine(
+            plan.onnx_path, options, plan.manifest, feeds, plan.info.onnx_sha256, bool(plan.info.quantization)
+        )
         write_engine(plan.engine_path, built.engine_bytes, plan.manifest, plan.info)
         result = EngineReport(plan.engine_path, False, plan.info, built.seconds, built.log)
         log(f"built {plan.engine_path} in {built.seconds:.0f} s")

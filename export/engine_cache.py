@@ -1,7 +1,7 @@
 """The engine cache: names, sidecar manifests, and the decision to reuse a built engine or rebuild it.
 
 An engine file `X.engine` has a sidecar `X.engine.json`: the model's manifest with its `engine` part
-(TensorRT version, GPU compute capability, precision, ONNX sha256, DLA core) plus the engine file's
+(TensorRT version, GPU compute capability, precision, quantization, ONNX sha256, DLA core) plus the engine file's
 own sha256. A cached engine is reused only when every one of those matches what a build now would
 produce; otherwise the caller rebuilds, or refuses with the list of differences. Pure Python: no
 TensorRT needed, so all of it is tested on the CPU.
@@ -29,12 +29,19 @@ _FIELD_LABELS = {
     "precision": "precision",
     "onnx_sha256": "ONNX model (sha256)",
     "dla_core": "DLA core",
+    "quantization": "quantization",
 }
 
 
-def check_precision(precision: str) -> str:
+def check_precision(precision: str, quantization: str = "") -> str:
+    """Raise unless `precision` is known, and int8 for an explicitly quantized (Q/DQ) model: TensorRT
+    refuses Q/DQ layers without its INT8 flag."""
     if precision not in PRECISIONS:
         raise EasyOccError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    if quantization and precision != "int8":
+        raise EasyOccError(
+            f"the ONNX model is explicitly quantized ({quantization}): build it with --precision int8, not {precision}"
+        )
     return precision
 
 
@@ -45,12 +52,14 @@ def sidecar_path(engine_path) -> Path:
 
 
 def default_engine_path(onnx_path, info: EngineInfo, folder=None) -> Path:
-    """Cache name that spells out what the engine is bound to, e.g.
-    `easyocc.fp16.sm87.trt8.6.2.engine` or `easyocc.int8.sm87.trt10.3.0.dla0.engine`."""
+    """Cache name that spells out what the engine is bound to, e.g. `easyocc.fp16.sm87.trt8.6.2.engine`,
+    `easyocc.int8.sm87.trt10.3.0.dla0.engine` (calibrated by TensorRT) or `easyocc.int8-qdq.sm87.trt10.3.0.engine`
+    (explicitly quantized ONNX: the quantization scheme replaces the precision)."""
     onnx_path = Path(onnx_path)
     capability = info.compute_capability.replace(".", "")
     dla = f".dla{info.dla_core}" if info.dla_core >= 0 else ""
-    name = f"{onnx_path.stem}.{info.precision}.sm{capability}.trt{info.tensorrt_version}{dla}.engine"
+    precision = info.quantization or info.precision
+    name = f"{onnx_path.stem}.{precision}.sm{capability}.trt{info.tensorrt_version}{dla}.engine"
     return Path(folder or onnx_path.parent) / name
 
 
@@ -65,6 +74,8 @@ def engine_differences(expected: EngineInfo, found: EngineInfo) -> list[str]:
 
 
 def _short(key: str, value):
+    if value == "":
+        return "none"
     return value[:12] if key == "onnx_sha256" and isinstance(value, str) else value
 
 
@@ -144,10 +155,19 @@ def resolve_cache(engine_path, expected: EngineInfo, rebuild: str) -> CacheDecis
 
 
 def expected_engine_info(
-    tensorrt_version: str, compute_capability: str, precision: str, onnx_sha256: str, dla_core: int = -1
+    tensorrt_version: str,
+    compute_capability: str,
+    precision: str,
+    onnx_sha256: str,
+    dla_core: int = -1,
+    quantization: str = "",
 ) -> EngineInfo:
-    """The EngineInfo a build now would record (validates precision and capability format)."""
-    check_precision(precision)
+    """The EngineInfo a build now would record (validates precision and capability format).
+
+    quantization: the scheme of an explicitly quantized (Q/DQ) ONNX model ('int8-qdq'), '' for a float
+    model; a Q/DQ model builds only as precision 'int8' (TensorRT needs the INT8 flag for Q/DQ layers).
+    """
+    check_precision(precision, quantization)
     parts = str(compute_capability).split(".")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise EasyOccError(f"compute capability '{compute_capability}' is not MAJOR.MINOR (e.g. 8.7 for Orin)")
@@ -157,4 +177,5 @@ def expected_engine_info(
         precision=precision,
         onnx_sha256=onnx_sha256,
         dla_core=int(dla_core),
+        quantization=str(quantization),
     )

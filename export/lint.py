@@ -8,7 +8,11 @@ Checks, per TensorRT version of the table (8.5, 8.6, 10.x):
 - no INT64 tensor computed from the inputs on the way to an output (8.x silently narrows INT64 to
   INT32; argmax indices and the like must be cast inside the graph, to a type the runtime expects);
 - UINT8 only at the graph boundary, consumed or produced by a Cast (the parser rejects UINT8
-  intermediate tensors).
+  intermediate tensors);
+- in a Q/DQ (explicitly quantized) model, a placement TensorRT fuses: INT8 with zero point 0
+  (symmetric), weights per-tensor or per output channel (axis 0), each quantized Conv with both its
+  activation and its weight dequantized, and no dequantized tensor reaching a GridSample input or
+  the view-transform tables (it cannot consume them; the sampling stays in float).
 Every issue names the node (or tensor) it is about.
 """
 
@@ -19,14 +23,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from easyocc.export.onnx_model import default_opset, load_onnx, node_label, tensor_types
+from easyocc.export.onnx_model import default_opset, dtype_name, load_onnx, node_label, tensor_types
 from easyocc.runtime.contract.errors import EasyOccError
 
 TABLE_RESOURCE = "tensorrt_onnx_ops.json"
 ALL_VERSIONS = ("8.5", "8.6", "10.x")
 
 # ONNX TensorProto data types used below (values fixed by the ONNX standard).
-UINT8, INT64, DOUBLE = 2, 7, 11
+INT8, UINT8, INT64, DOUBLE = 3, 2, 7, 11
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 # Operators whose outputs depend only on their input's shape, which is static here.
 SHAPE_ONLY_OPS = {"Shape", "Size"}
@@ -155,7 +160,7 @@ def lint_model(model_or_path, versions=ALL_VERSIONS) -> LintReport:
             else:
                 for severity, message in _check_constraints(node, table["constraints"], types, constants):
                     found.add(severity, label, node.op_type, message, version)
-    for severity, where, op, message in _check_graph(model, types):
+    for severity, where, op, message in [*_check_graph(model, types), *_check_qdq(model, types)]:
         for version in versions:
             found.add(severity, where, op, message, version)
     return LintReport(versions=versions, issues=found.issues(), node_count=len(model.graph.node), opset=opset)
@@ -301,6 +306,57 @@ def _check_uint8(graph, types, inputs, outputs, producer, consumers):
                 op,
                 f"UINT8 intermediate tensor '{name}': TensorRT allows UINT8 only at inputs/outputs",
             )
+
+
+def _check_qdq(model, types: dict):
+    """(severity, where, op, message) for the Q/DQ placement rules (nothing for a float model)."""
+    graph = model.graph
+    nodes = list(enumerate(graph.node))
+    if not any(node.op_type in QDQ_OPS for _, node in nodes):
+        return
+    producer = {out: (index, node) for index, node in nodes for out in node.output}
+    initializers = {init.name: init for init in graph.initializer}
+    for index, node in nodes:
+        label = node_label(node, index)
+        if node.op_type in QDQ_OPS:
+            yield from _check_qdq_node(node, label, types, initializers, producer)
+        elif node.op_type == "Conv":
+            dequantized = [_is_dequantized(name, producer) for name in node.input[:2]]
+            if any(dequantized) and not all(dequantized):
+                which = "activation" if dequantized[1] else "weight"
+                yield "warning", label, "Conv", f"its {which} is not dequantized: TensorRT runs it unfused, not in INT8"
+        elif node.op_type == "GridSample":
+            for name in node.input:
+                if _is_dequantized(name, producer):
+                    yield (
+                        "error",
+                        label,
+                        "GridSample",
+                        f"input '{name}' comes from a DequantizeLinear: TensorRT cannot fuse Q/DQ into GridSample; "
+                        "keep the view-transform sampling in float",
+                    )
+
+
+def _is_dequantized(name: str, producer: dict) -> bool:
+    return name in producer and producer[name][1].op_type == "DequantizeLinear"
+
+
+def _check_qdq_node(node, label: str, types: dict, initializers: dict, producer: dict):
+    from onnx import numpy_helper
+
+    if node.input[0] in ("vt_uv", "vt_weights"):
+        yield "error", label, node.op_type, f"quantizes the view-transform table '{node.input[0]}'; keep it in float"
+    zero = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    quantized = node.input[0] if node.op_type == "DequantizeLinear" else zero
+    elem_type = types.get(quantized, (INT8, None))[0] if quantized else INT8
+    if elem_type != INT8:
+        yield "error", label, node.op_type, f"quantized type {dtype_name(elem_type)}: TensorRT 8.x/10.x Q/DQ is INT8"
+    if zero in initializers and numpy_helper.to_array(initializers[zero]).any():
+        yield "error", label, node.op_type, f"zero point '{zero}' is not 0: TensorRT quantization is symmetric"
+    scale = initializers.get(node.input[1])
+    axis = _attribute(node, "axis")
+    if scale is not None and len(scale.dims) == 1 and scale.dims[0] > 1 and axis not in (0, None):
+        yield "error", label, node.op_type, f"per-channel scale on axis {axis}; TensorRT needs axis 0 for weights"
 
 
 def lint_or_raise(model_or_path, versions=ALL_VERSIONS) -> LintReport:

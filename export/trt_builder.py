@@ -111,17 +111,30 @@ def parse_onnx(trt, network, logger, onnx_bytes: bytes, onnx_path) -> None:
     raise EasyOccError(f"TensorRT {trt.__version__} cannot parse {onnx_path}: {first}{more}")
 
 
-def _configure_precision(trt, builder, config, options: BuildOptions, calibrator) -> list[str]:
+def precision_plan(precision: str, explicit_quantization: bool) -> tuple[tuple[str, ...], bool]:
+    """(builder flags, calibrator needed) for a precision and a model with or without Q/DQ nodes.
+
+    FP16 is on for fp16 and int8 (layers left unquantised run in FP16). INT8 is on for int8: a Q/DQ
+    model (explicit quantization) takes its scales from the Q/DQ nodes and needs no calibrator, and
+    TensorRT refuses Q/DQ layers without the INT8 flag, so a Q/DQ model builds as int8 only.
+    """
+    check_precision(precision, "qdq" if explicit_quantization else "")
+    flags = {"fp32": (), "fp16": ("FP16",), "int8": ("FP16", "INT8")}[precision]
+    return flags, precision == "int8" and not explicit_quantization
+
+
+def _configure_precision(trt, builder, config, flags, calibrator) -> list[str]:
     notes = []
-    if options.precision in ("fp16", "int8"):
+    if "FP16" in flags:
         if hasattr(builder, "platform_has_fast_fp16") and not builder.platform_has_fast_fp16:
             notes.append("this GPU has no fast FP16; FP16 kernels may be slower than FP32")
         config.set_flag(trt.BuilderFlag.FP16)  # INT8 builds also allow FP16 for layers left unquantised
-    if options.precision == "int8":
+    if "INT8" in flags:
         if hasattr(builder, "platform_has_fast_int8") and not builder.platform_has_fast_int8:
             notes.append("this GPU has no fast INT8")
         config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = calibrator
+        if calibrator is not None:
+            config.int8_calibrator = calibrator
     return notes
 
 
@@ -145,11 +158,11 @@ def _load_timing_cache(config, path: Path | None):
 
 
 def build_engine(
-    onnx_path, options: BuildOptions, manifest=None, calibration_feeds=None, onnx_sha256=""
+    onnx_path, options: BuildOptions, manifest=None, calibration_feeds=None, onnx_sha256="", explicit=False
 ) -> BuildResult:
-    """Parse `onnx_path` and build a serialized engine. For INT8, `calibration_feeds` (an iterable of
-    feeds of real preprocessed frames) and `manifest` are required unless a valid calibration cache
-    exists."""
+    """Parse `onnx_path` and build a serialized engine. For INT8 of a float model, `calibration_feeds`
+    (an iterable of feeds of real preprocessed frames) and `manifest` are required unless a valid
+    calibration cache exists; an `explicit` (Q/DQ) model needs neither."""
     from easyocc.runtime.contract.fileio import write_bytes_atomic
 
     trt = import_tensorrt()
@@ -161,8 +174,11 @@ def build_engine(
     parse_onnx(trt, network, logger, onnx_path.read_bytes(), onnx_path)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_mib) << 20)
+    flags, needs_calibrator = precision_plan(options.precision, explicit)
     calibrator, feeder, log = None, None, []
-    if options.precision == "int8":
+    if explicit:
+        log.append("explicit quantization: INT8 scales from the model's Q/DQ nodes, no calibration")
+    if needs_calibrator:
         if manifest is None:
             raise EasyOccError("INT8 build needs the model manifest for calibration")
         cache = CalibrationCache(
@@ -174,7 +190,7 @@ def build_engine(
         feeder = CalibrationFeeder(manifest, calibration_feeds or [], limit=options.calibration_frames)
         calibrator = make_entropy_calibrator(trt, feeder, cache)
         log.append(cache.status)
-    log += _configure_precision(trt, builder, config, options, calibrator)
+    log += _configure_precision(trt, builder, config, flags, calibrator)
     _configure_dla(trt, builder, config, options.dla_core)
     timing_cache = _load_timing_cache(config, options.timing_cache)
     started = time.perf_counter()
