@@ -85,19 +85,32 @@ def _peak(value) -> float:
     return 0.0
 
 
-def check_fp16(model, manifest: Manifest, feeds) -> Fp16Report:
-    """Run the float32 and float16-emulated model on every (source, feed) pair, through the comparator."""
+def fp16_emulation_runner(model, manifest: Manifest):
+    """The runtime's torch runner around a copy of `model` that emulates an FP16 engine: weights and
+    buffers rounded to float16, every leaf module's output rounded through float16 (forward hooks on
+    the copy), the view-transform tables rounded on the way in. Also used to score FP16 accuracy."""
     import torch
     from easyocc.export.parity import torch_eager_runner
     from easyocc.export.wrapper import HalfTables
+
+    runner = torch_eager_runner(copy.deepcopy(model), manifest)
+    with torch.no_grad():
+        for tensor in [*runner.module.model.parameters(), *runner.module.model.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    for _, module in _leaf_modules(runner.module.model):
+        module.register_forward_hook(lambda _m, _i, out: _round_half(out))
+    runner.module = HalfTables(runner.module)
+    return runner
+
+
+def check_fp16(model, manifest: Manifest, feeds) -> Fp16Report:
+    """Run the float32 and float16-emulated model on every (source, feed) pair, through the comparator."""
+    from easyocc.export.parity import torch_eager_runner
     from easyocc.runtime.backends.compare import compare_runners
 
     fp32 = torch_eager_runner(model, manifest)
-    fp16 = torch_eager_runner(copy.deepcopy(model), manifest)
-    with torch.no_grad():
-        for tensor in [*fp16.module.model.parameters(), *fp16.module.model.buffers()]:
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().float())
+    fp16 = fp16_emulation_runner(model, manifest)
     peaks: dict[str, float] = {}
 
     def record(name):
@@ -107,11 +120,6 @@ def check_fp16(model, manifest: Manifest, feeds) -> Fp16Report:
         return hook
 
     handles = [module.register_forward_hook(record(name)) for name, module in _leaf_modules(fp32.module.model)]
-    handles += [
-        module.register_forward_hook(lambda _m, _i, out: _round_half(out))
-        for _, module in _leaf_modules(fp16.module.model)
-    ]
-    fp16.module = HalfTables(fp16.module)
     try:
         (report,) = compare_runners(
             [fp32, fp16], feeds, labels=["torch float32 (CPU)", "torch float16 emulation (CPU)"]
