@@ -41,6 +41,9 @@ class Health:
         self._last_receipt: dict[str, float] = {}
         self.received: dict[str, int] = dict.fromkeys(self.cameras, 0)
         self._recent_drops: dict[str, tuple[float, str]] = {}  # reason -> (time, message)
+        self.restarts = 0  # input streams that started over (stamps jumped back, e.g. a replayed bag)
+        self.last_restart = ""
+        self._logger = logger
         self._lock = threading.Lock()
 
     def image_received(self, camera: str) -> None:
@@ -54,6 +57,14 @@ class Health:
             self.drops.drop(reason, message)
             if reason != SUPERSEDED:
                 self._recent_drops[reason] = (self._clock(), message)
+
+    def stream_restarted(self, message: str) -> None:
+        """Count an input stream that started over (synchronisation was reset); logged, not a drop."""
+        with self._lock:
+            self.restarts += 1
+            self.last_restart = message
+        if self._logger is not None:
+            self._logger.warning("input stream restarted: %s", message)
 
     def frame_done(self, stages_ms: dict[str, float]) -> None:
         self.latency.add_many(stages_ms)
@@ -72,13 +83,13 @@ class Health:
 
     def signature(self, active: bool = True) -> tuple:
         """What changes the diagnostics' level or text: stale cameras (when active), recent drop reasons,
-        the number of drops. Cheap (no percentiles), for a timer that publishes only on change."""
+        the number of drops and stream restarts. Cheap (no percentiles), for a timer that publishes only on change."""
         now = self._clock()
         with self._lock:
             recent = tuple(self._recent_at(now))
-            total = sum(self.drops.as_dict().values())
+            events = sum(self.drops.as_dict().values()) + self.restarts
         stale = tuple(self.stale_cameras()) if active else ()
-        return stale, recent, total
+        return stale, recent, events
 
     def _recent_at(self, now: float) -> dict[str, str]:
         """reason -> message of the bad-input drops within RECENT_DROP_S of `now` (call with the lock held)."""
@@ -99,6 +110,7 @@ class Health:
             received = dict(self.received)
             drops = self.drops.as_dict()
             last_drop_messages = dict(self.drops.last_message)
+            restarts, last_restart = self.restarts, self.last_restart
         return {
             "received": received,
             "stale": self.stale_cameras(),
@@ -108,6 +120,8 @@ class Health:
             "last_drop_messages": last_drop_messages,
             "recent_drops": recent,
             "frames_out": frames_out,
+            "restarts": restarts,
+            "last_restart": last_restart,
         }
 
 
@@ -147,6 +161,8 @@ def diagnostic_array(report: dict, node_name: str, backend: str, manifest_summar
         _kv("backend", backend),
         _kv("model", manifest_summary),
         _kv("frames_published", report["frames_out"]),
+        _kv("stream_restarts", report["restarts"]),
+        _kv("last_restart", report["last_restart"]),
     ]
     for series, stats in report["latency"].items():
         pipeline.values += [_kv(f"latency_ms/{series}/{p}", stats[p]) for p in ("p50", "p90", "p99", "max")]

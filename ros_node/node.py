@@ -1,10 +1,12 @@
 """The EasyOcc lifecycle node: six camera topics in, occupancy topics and /diagnostics out.
 
-A thin node over ROS-free parts (easyocc.ros_node.sync, .images, .conversions, .diagnostics, runtime/):
+A thin node over ROS-free parts (.images, .conversions, .diagnostics, and the runtime: its frame
+assembly `easyocc.runtime.assembly.ApproximateSync`, its newest-frame buffer `easyocc.runtime.pipeline.LatestBuffer`):
 - on_configure: validate parameters, build the rig (file, or CameraInfo + extrinsics), load the
   runtime (model or engine), create the publishers; on_activate: subscribe and start the worker.
-- Callbacks only validate and group images (ApproximateSync) and put the group into a one-slot
-  newest-frame buffer; a worker thread runs `OccupancyRuntime.process` and publishes, so callbacks
+- Callbacks only validate and group images (ApproximateSync, with the runtime's restart rule: stamps
+  jumping back beyond 5 s restart synchronisation, reported in diagnostics) and put the group into a
+  one-slot newest-frame buffer; a worker thread runs `OccupancyRuntime.process` and publishes, so callbacks
   never wait for inference. A frame that cannot be processed is dropped and counted, never fatal.
 """
 
@@ -31,9 +33,10 @@ from easyocc.ros_node.images import camera_image_from_compressed, camera_image_f
 from easyocc.ros_node.params import check_update, declare_parameters, read_config
 from easyocc.ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
 from easyocc.ros_node.rig_source import wait_for_camera_info_rig
-from easyocc.ros_node.sync import ApproximateSync, NewestFrameBuffer
+from easyocc.runtime.assembly import ApproximateSync
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.frames import BACKEND_ERROR, SINK_ERROR, SUPERSEDED, FrameError, FrameSet
+from easyocc.runtime.pipeline import BufferClosedError, LatestBuffer
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
@@ -54,7 +57,7 @@ class OccupancyNode(LifecycleNode):
         self.topics: dict[str, str] = {}
         self._sizes: dict[str, tuple[int, int]] = {}
         self._sync = None
-        self._buffer = NewestFrameBuffer()
+        self._buffer = LatestBuffer(capacity=1, newest=True)
         self._worker = None
         self._stop = threading.Event()
         self._active = False
@@ -134,7 +137,11 @@ class OccupancyNode(LifecycleNode):
         self._sizes = {camera.name: (camera.width, camera.height) for camera in self.runtime.rig}
         self.health = Health(names, config.stale_timeout_s, logger=self._logger_adapter)
         self._sync = ApproximateSync(
-            names, int(config.sync_tolerance_ms * 1e3), config.sync_queue_size, on_drop=self.health.dropped
+            names,
+            int(config.sync_tolerance_ms * 1e3),
+            config.sync_queue_size,
+            on_drop=self.health.dropped,
+            on_restart=self.health.stream_restarted,
         )
         self._create_publishers(config)
         self._diag_timer = self.create_timer(
@@ -201,7 +208,7 @@ class OccupancyNode(LifecycleNode):
         config = self.config
         self.health = Health(self.health.cameras, config.stale_timeout_s, logger=self._logger_adapter)
         self._sync.reset()
-        self._sync._on_drop = self.health.dropped
+        self._sync.on_drop, self._sync.on_restart = self.health.dropped, self.health.stream_restarted
         self.runtime.reset()
         self._buffer.reopen()
         self._stop.clear()
@@ -290,7 +297,10 @@ class OccupancyNode(LifecycleNode):
             self.health.dropped(exc.reason, str(exc))
             return
         if group is not None:
-            replaced = self._buffer.put(group)
+            try:
+                replaced = self._buffer.put(group)
+            except BufferClosedError:  # deactivating: the worker is gone
+                return
             if replaced is not None:
                 self.health.dropped(SUPERSEDED, f"frame at {replaced.stamp_us} us replaced by a newer one")
 
@@ -301,7 +311,10 @@ class OccupancyNode(LifecycleNode):
             # A PointCloud2 of every voxel, three times: the node's buffer, rclpy's copy, Fast DDS's payload.
             memory.prefault(3 * conversions.CLOUD_DTYPE.itemsize * self.runtime.grid.num_voxels)
         while not self._stop.is_set():
-            group = self._buffer.get(timeout=0.5)
+            try:
+                group = self._buffer.get(timeout=0.5)
+            except BufferClosedError:
+                break
             if group is None or self._stop.is_set():
                 continue
             try:
@@ -405,6 +418,7 @@ class OccupancyNode(LifecycleNode):
             "samples_ms": {series: self.health.latency.samples(series) for series in report["latency"]},
             "drops": report["drops"],
             "frames_published": report["frames_out"],
+            "stream_restarts": report["restarts"],
             "images_received": report["received"],
             "backend": self.backend_name,
         }

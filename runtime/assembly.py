@@ -3,10 +3,21 @@
 Policies for a camera that is absent or out of sync (its stamp older than the frame's by more than
 the tolerance): 'drop' the frame, or 'zero' run it with that camera's image black and its
 view-transform weights zeroed (the other cameras' weights renormalised).
+
+Images that arrive one camera at a time (the ROS node's callbacks) are grouped by `ApproximateSync`:
+a short queue per camera; each arriving message is a pivot: for every other camera the queued
+message nearest in stamp is taken, and the group is emitted when all cameras have one and the
+group's stamps span at most the tolerance, the moment its last image arrives.
+
+Stamps must increase (per camera in the sync, per frame in `StampGuard`); one restart rule serves
+both: a jump back by more than `REWIND_S` (a bag or a replay starting over) is a new stream, which
+resets synchronisation and is counted, while a smaller step back is refused as 'stamp_backwards'.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass
 
 from easyocc.runtime.contract.errors import EasyOccError
@@ -20,6 +31,12 @@ from easyocc.runtime.contract.frames import (
 )
 
 MISSING_POLICIES = ("drop", "zero")
+REWIND_S = 5.0  # a stamp this far (or further) behind the previous one starts a new stream
+
+
+def is_restart(last_us: int | None, stamp_us: int, rewind_us: int) -> bool:
+    """True when `stamp_us` lies more than `rewind_us` before `last_us`: the stream started over."""
+    return last_us is not None and last_us - stamp_us > rewind_us
 
 
 @dataclass(frozen=True)
@@ -70,16 +87,20 @@ def assemble(frame: FrameSet, camera_names, sync_tolerance_us: int, policy: str 
 class StampGuard:
     """Rejects frames whose stamp is not newer than the previous frame's (FrameError 'stamp_backwards').
 
-    A jump back by more than `rewind_s` (a bag or replay restarting) is accepted as a new stream.
+    A jump back by more than `rewind_s` (a bag or replay restarting) is accepted as a new stream and
+    counted in `restarts`.
     """
 
-    def __init__(self, rewind_s: float = 5.0):
+    def __init__(self, rewind_s: float = REWIND_S):
         self.rewind_us = int(rewind_s * 1e6)
         self.last_us: int | None = None
+        self.restarts = 0
 
     def check(self, stamp_us: int, seq: int = 0) -> None:
         last = self.last_us
-        if last is not None and stamp_us <= last and last - stamp_us <= self.rewind_us:
+        if is_restart(last, stamp_us, self.rewind_us):
+            self.restarts += 1
+        elif last is not None and stamp_us <= last:
             raise FrameError(
                 STAMP_BACKWARDS,
                 f"frame {seq} stamp {stamp_us} us is {(last - stamp_us) / 1e3:.1f} ms older than or equal to "
@@ -91,30 +112,130 @@ class StampGuard:
         self.last_us = None
 
 
-class FrameAssembler:
-    """Builds frame sets from images that arrive one camera at a time (e.g. ROS callbacks).
+@dataclass
+class Entry:
+    """One queued message: its stamp (us), payload and receipt time (monotonic seconds)."""
 
-    Keeps the newest image per camera; `add` returns a FrameSet once every expected camera has an
-    image within `sync_tolerance_ms` of the newest one, and then starts over. Bounded: one image per
-    camera.
+    stamp_us: int
+    item: object
+    receipt_s: float
+
+
+@dataclass
+class SyncedGroup:
+    """One message per camera (dict camera -> Entry) whose stamps agree within the tolerance."""
+
+    entries: dict
+
+    @property
+    def stamp_us(self) -> int:
+        """The newest camera stamp (the frame's capture time, as easyocc.runtime.contract.frames.FrameSet uses)."""
+        return max(e.stamp_us for e in self.entries.values())
+
+    @property
+    def last_receipt_s(self) -> float:
+        """When the last image of the group was received (start of the node's added latency)."""
+        return max(e.receipt_s for e in self.entries.values())
+
+    @property
+    def spread_us(self) -> int:
+        stamps = [e.stamp_us for e in self.entries.values()]
+        return max(stamps) - min(stamps)
+
+
+class ApproximateSync:
+    """Group messages of `cameras` whose stamps lie within `tolerance_us`; bounded per-camera queues.
+
+    on_drop(reason, message) is called for each reference-camera message that leaves its queue without
+    being grouped (one lost frame: MISSING_CAMERA when some camera had nothing near it, else OUT_OF_SYNC).
+    on_restart(message) is called when a camera's stamp jumps back by more than `rewind_s`: the
+    queues are emptied and the stream starts over (counted in `restarts`).
     """
 
-    def __init__(self, camera_names, sync_tolerance_ms: float = 50.0):
-        self.camera_names = tuple(camera_names)
-        self.tolerance_us = int(sync_tolerance_ms * 1e3)
-        self._latest: dict[str, CameraImage] = {}
-        self._seq = 0
+    def __init__(
+        self, cameras, tolerance_us: int, queue_size: int = 4, on_drop=None, on_restart=None, rewind_s: float = REWIND_S
+    ):
+        self.cameras = tuple(cameras)
+        if not self.cameras:
+            raise EasyOccError("sync: no cameras to synchronise")
+        if tolerance_us < 0:
+            raise EasyOccError(f"sync: tolerance must be >= 0, got {tolerance_us} us")
+        if queue_size < 1:
+            raise EasyOccError(f"sync: queue size must be >= 1, got {queue_size}")
+        self.tolerance_us = int(tolerance_us)
+        self.queue_size = int(queue_size)
+        self._queues = {name: deque() for name in self.cameras}
+        self._last_stamp: dict[str, int] = {}
+        self.on_drop, self.on_restart = on_drop, on_restart
+        self.rewind_us = int(rewind_s * 1e6)
+        self.restarts = 0
+        self._lock = threading.Lock()
 
-    def add(self, image: CameraImage) -> FrameSet | None:
-        if image.camera not in self.camera_names:
-            raise EasyOccError(f"camera {image.camera} is not one of the model's cameras {list(self.camera_names)}")
-        self._latest[image.camera] = image
-        if len(self._latest) < len(self.camera_names):
+    def reset(self) -> None:
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:
+        for queue in self._queues.values():
+            queue.clear()
+        self._last_stamp.clear()
+
+    def add(self, camera: str, stamp_us: int, item, receipt_s: float) -> SyncedGroup | None:
+        """Queue one message; return the group it completes, or None. Raises FrameError(STAMP_BACKWARDS)."""
+        with self._lock:
+            if camera not in self._queues:
+                raise EasyOccError(f"sync: unknown camera '{camera}' (expected one of {', '.join(self.cameras)})")
+            last = self._last_stamp.get(camera)
+            if is_restart(last, stamp_us, self.rewind_us):
+                self._clear()  # a replay or bag restarting: old unmatched messages are not counted as drops
+                self.restarts += 1
+                if self.on_restart is not None:
+                    self.on_restart(
+                        f"camera {camera}: stamp {stamp_us} us is {(last - stamp_us) / 1e6:.1f} s before the "
+                        f"previous one; synchronisation restarted"
+                    )
+                last = None
+            if last is not None and stamp_us <= last:
+                raise FrameError(
+                    STAMP_BACKWARDS, f"camera {camera}: stamp {stamp_us} us is not after the previous {last} us"
+                )
+            self._last_stamp[camera] = stamp_us
+            queue = self._queues[camera]
+            queue.append(Entry(stamp_us, item, receipt_s))
+            while len(queue) > self.queue_size:
+                self._evict(camera, queue.popleft())
+            return self._match(camera, queue[-1])
+
+    def _match(self, pivot_camera: str, pivot: Entry) -> SyncedGroup | None:
+        chosen = {pivot_camera: pivot}
+        for name, queue in self._queues.items():
+            if name == pivot_camera:
+                continue
+            if not queue:
+                return None
+            chosen[name] = min(queue, key=lambda e: abs(e.stamp_us - pivot.stamp_us))
+        group = SyncedGroup({name: chosen[name] for name in self.cameras})
+        if group.spread_us > self.tolerance_us:
             return None
-        newest = max(i.stamp_us for i in self._latest.values())
-        if any(newest - i.stamp_us > self.tolerance_us for i in self._latest.values()):
-            return None
-        frame = FrameSet(newest, dict(self._latest), self._seq)
-        self._seq += 1
-        self._latest = {}
-        return frame
+        for name, entry in group.entries.items():
+            queue = self._queues[name]
+            while queue and queue[0].stamp_us <= entry.stamp_us:
+                dropped = queue.popleft()
+                if dropped is not entry:
+                    self._evict(name, dropped)
+        return group
+
+    def _evict(self, camera: str, entry: Entry) -> None:
+        # Count lost frames once, by the reference (first) camera's messages only.
+        if camera != self.cameras[0] or self.on_drop is None:
+            return
+        near = [
+            name
+            for name, queue in self._queues.items()
+            if name == camera or any(abs(e.stamp_us - entry.stamp_us) <= self.tolerance_us for e in queue)
+        ]
+        if len(near) < len(self.cameras):
+            missing = [name for name in self.cameras if name not in near]
+            self.on_drop(MISSING_CAMERA, f"frame at {entry.stamp_us} us: no image from {', '.join(missing)}")
+        else:
+            self.on_drop(OUT_OF_SYNC, f"frame at {entry.stamp_us} us: stamps spread beyond {self.tolerance_us} us")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -25,7 +26,8 @@ class BufferClosedError(Exception):
 
 
 class LatestBuffer:
-    """A bounded hand-over buffer between two threads.
+    """A bounded hand-over buffer between two threads: the one newest-frame buffer (pipeline stages,
+    and the ROS node between its camera callbacks and its worker, with capacity 1).
 
     newest=True: `put` never blocks; when full, the oldest item is evicted and returned (the caller
     counts and releases it). newest=False: `put` waits for space (back-pressure, nothing lost).
@@ -57,13 +59,18 @@ class LatestBuffer:
             self._cond.notify_all()
             return evicted
 
-    def get(self):
-        """Oldest item, waiting for one; raises BufferClosedError when closed and drained."""
+    def get(self, timeout: float | None = None):
+        """Oldest item, waiting for one (None after `timeout` seconds, when given); raises
+        BufferClosedError when closed and drained."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._items:
                 if self._closed:
                     raise BufferClosedError()
-                self._cond.wait()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
             item = self._items.popleft()
             self._cond.notify_all()
             return item
@@ -74,6 +81,12 @@ class LatestBuffer:
             self._closed = True
             self._cond.notify_all()
             return list(self._items)
+
+    def reopen(self) -> None:
+        """Accept puts again, empty (e.g. a node activated again after a deactivate)."""
+        with self._cond:
+            self._closed = False
+            self._items.clear()
 
     def __len__(self) -> int:
         with self._cond:

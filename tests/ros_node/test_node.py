@@ -259,6 +259,28 @@ def test_stale_camera_warns_within_a_second_and_frames_resume(live):
     assert any(level_of(s) == 0 for _, s in inputs_statuses(resumed_at)), "inputs status did not return to OK"
 
 
+def test_replayed_stamps_restart_synchronisation_and_are_reported(live):
+    """A scene replayed from its start (stamps jump back beyond the runtime's 5 s restart rule) is a new
+    stream: the node resets its synchronisation, says so in diagnostics, and publishes the second pass.
+    (Runs after the tests that compare stamps with all earlier outputs.)"""
+    from easyocc.ros_node.diagnostics import values_of
+
+    live.stamp_us += 60_000_000  # the first pass ends a minute later
+    _good_frame_goes_through(live)
+    live.stamp_us -= 30_000_000  # the replay starts 30 s back
+    for _ in range(3):
+        _good_frame_goes_through(live)  # every frame of the second pass comes out
+    deadline, values = time.monotonic() + 5.0, {}
+    while time.monotonic() < deadline and values.get("stream_restarts") != "1":
+        for array in live.collector.get("diagnostics"):
+            for status in array.status:
+                if status.name.endswith("pipeline") and "stream_restarts" in values_of(status):
+                    values = values_of(status)
+        time.sleep(0.05)
+    assert values.get("stream_restarts") == "1"
+    assert "s before the previous one; synchronisation restarted" in values["last_restart"]
+
+
 def test_sigint_shuts_down_cleanly(live):
     assert live.proc.interrupt(20) == 0, live.proc.output[-3000:]
     assert "shut down cleanly" in live.proc.output

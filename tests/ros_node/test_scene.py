@@ -28,8 +28,11 @@ def _stamp_us(stamp) -> int:
     return stamp.sec * 1_000_000 + stamp.nanosec // 1000
 
 
-def _play_scene(model, nuscenes_root, ros_context, folder, node_args=(), play_args=(), expect=None, player_first=False):
-    """Run node + player; return (collector messages, stats dict, node output). Cleans up its processes."""
+def _play_scene(
+    model, nuscenes_root, ros_context, folder, node_args=(), play_args=(), expect=None, player_first=False, passes=1
+):
+    """Run node + player (`passes` times in a row, to the same node); return (collector messages, stats
+    dict, node output). Cleans up its processes."""
     env = dict(os.environ)
     # One ONNX Runtime thread in the node and in this process: float reductions in the same order, so the
     # labels can be compared bit for bit (a cell at a class boundary may flip with another thread count).
@@ -51,6 +54,10 @@ def _play_scene(model, nuscenes_root, ros_context, folder, node_args=(), play_ar
         if not player_first:
             player = RosProcess(play, env, folder / "player.log")
         assert player.wait(180) == 0, player.output
+        for replay in range(1, passes):  # the same scene again: its stamps jump back
+            player.close()
+            player = RosProcess(play, env, folder / f"player{replay}.log")
+            assert player.wait(180) == 0, player.output
         if expect:
             collector.wait_for("points", expect, 15)
         time.sleep(0.5)
@@ -109,6 +116,23 @@ def test_scene_at_real_time_equals_runtime_and_drops_nothing(
     # the player decodes the JPEGs and publishes rgb8: the runtime gets the same decoded pixels here
     _assert_equal_to_runtime(model, samples, outputs, lambda frame: {"image": read_image(frame.path)})
     assert stats["latency_ms"]["node_overhead"]["count"] == len(samples)
+
+
+def test_scene_replayed_twice_publishes_both_passes(nuscenes_root, tiny_model, ros_context, tmp_path):
+    """The same 15 frames played twice to a running node: the second pass jumps back 7 s in stamps,
+    which restarts synchronisation (the runtime's rule) instead of dropping every image as
+    stamp_backwards (before: 0 of 15 frames published on the second pass)."""
+    model, _ = tiny_model
+    outputs, stats, log = _play_scene(
+        model, nuscenes_root, ros_context, tmp_path, play_args=("--frames", "15"), expect=30, passes=2
+    )
+    stamps = [_stamp_us(cloud.header.stamp) for cloud in outputs["points"]]
+    print(
+        f"\nreplayed twice: {len(stamps)} frames published, drops {stats['drops']}, restarts {stats['stream_restarts']}"
+    )
+    assert stats["drops"].get("stamp_backwards", 0) == 0, log[-3000:]
+    assert stats["stream_restarts"] == 1 and stats["frames_published"] == 30
+    assert stamps[15:] == stamps[:15]  # the second pass: the same frames again
 
 
 def test_compressed_images_and_camera_info_rig(nuscenes_dataset, nuscenes_root, tiny_model, ros_context, tmp_path):

@@ -13,8 +13,8 @@ from easyocc.runtime.contract.frames import SUPERSEDED
 from easyocc.runtime.occupancy import OccupancyRuntime
 from easyocc.runtime.pipeline import BufferClosedError, LatestBuffer, StreamPipeline
 from easyocc.runtime.sinks import CallbackSink, NpzSink, PreviewSink
-from easyocc.runtime.topdown import LEGEND_WIDTH, render_topdown
 from easyocc.runtime.sources import ImageFolderSource, IterableSource, NuScenesSource
+from easyocc.runtime.topdown import LEGEND_WIDTH, render_topdown
 
 from tests.runtime.stream_fixtures import (
     encode_jpeg,
@@ -151,3 +151,23 @@ def test_nuscenes_replay_streams_real_images_to_npz_and_preview(nuscenes_root, t
     assert (tmp_path / "preview.gif").read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     # Real street images: the tiny model sees something in every frame.
     assert all(len(r.voxels) > 0 for r in results)
+
+
+def test_node_buffer_of_one_replaces_never_blocks_and_times_out():
+    """The ROS node's use: capacity 1 between camera callbacks and the worker."""
+    buffer = LatestBuffer(capacity=1, newest=True)
+    assert buffer.put(1) is None
+    assert buffer.put(2) == 1  # superseded, returned to be counted
+    assert buffer.get(0.01) == 2
+    assert buffer.get(0.01) is None
+    got = []
+    worker = threading.Thread(target=lambda: got.append(buffer.get(5.0)))
+    worker.start()
+    buffer.put(3)
+    worker.join(2.0)
+    assert got == [3]
+    buffer.close()
+    with pytest.raises(BufferClosedError):  # closed and drained: at once, not after the timeout
+        buffer.get(5.0)
+    buffer.reopen()
+    assert buffer.put(4) is None and buffer.get(0.01) == 4

@@ -1,11 +1,10 @@
-"""Approximate time synchronisation and the newest-frame buffer (ROS-free)."""
+"""Frame assembly: approximate time synchronisation of cameras arriving one at a time, and the one
+restart rule (a jump back beyond REWIND_S starts a new stream) in the sync and in StampGuard."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from easyocc.ros_node.sync import ApproximateSync, NewestFrameBuffer
+from easyocc.runtime.assembly import REWIND_S, ApproximateSync, StampGuard
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, FrameError
 
@@ -95,17 +94,40 @@ def test_invalid_settings():
         ApproximateSync(CAMS, -1)
 
 
-def test_newest_frame_buffer_replaces_and_never_blocks():
-    buffer = NewestFrameBuffer()
-    assert buffer.put(1) is None
-    assert buffer.put(2) == 1  # superseded, returned to be counted
-    assert buffer.get(0.01) == 2
-    assert buffer.get(0.01) is None
-    got = []
-    worker = threading.Thread(target=lambda: got.append(buffer.get(5.0)))
-    worker.start()
-    buffer.put(3)
-    worker.join(2.0)
-    assert got == [3]
-    buffer.close()
-    assert buffer.get(5.0) is None  # closed: returns at once
+def test_a_jump_back_beyond_the_rewind_restarts_synchronisation():
+    restarts, drops = [], []
+    sync = ApproximateSync(
+        CAMS, tolerance_us=10_000, queue_size=2, on_drop=lambda r, m: drops.append(r), on_restart=restarts.append
+    )
+    start = 100_000_000
+    for i in range(3):  # the first pass of a replayed scene
+        assert [feed(sync, cam, start + i * 500_000) for cam in CAMS][-1] is not None
+    feed(sync, "A", start + 1_500_000)  # a frame left incomplete when the replay starts over
+    replay = start - int(REWIND_S * 1e6) + 1_000_000  # 1.5 s + 5 s back: beyond the rewind of 5 s
+    assert feed(sync, "A", replay) is None
+    assert sync.restarts == 1 and restarts == [
+        "camera A: stamp 96000000 us is 5.5 s before the previous one; synchronisation restarted"
+    ]
+    assert feed(sync, "B", replay) is None and feed(sync, "C", replay).stamp_us == replay  # the second pass
+    assert drops == []  # the unmatched old message is not a lost frame of the new stream
+    for i in range(1, 3):
+        assert [feed(sync, cam, replay + i * 500_000) for cam in CAMS][-1] is not None
+    assert sync.restarts == 1
+
+
+def test_a_small_step_back_is_still_refused():
+    sync = ApproximateSync(CAMS, tolerance_us=10_000)
+    feed(sync, "A", 10_000_000)
+    with pytest.raises(FrameError, match="camera A: stamp 5000000 us is not after the previous 10000000 us"):
+        feed(sync, "A", 10_000_000 - int(REWIND_S * 1e6))  # exactly the rewind: not beyond it
+    assert sync.restarts == 0
+
+
+def test_stamp_guard_applies_the_same_restart_rule():
+    guard = StampGuard()
+    guard.check(20_000_000, seq=1)
+    with pytest.raises(FrameError, match="frame 2 stamp 19000000 us is 1000.0 ms older than or equal to") as info:
+        guard.check(19_000_000, seq=2)
+    assert info.value.reason == STAMP_BACKWARDS and guard.restarts == 0
+    guard.check(20_000_000 - int(REWIND_S * 1e6) - 1, seq=3)  # a replay from the start: a new stream
+    assert guard.restarts == 1 and guard.last_us == 14_999_999
