@@ -29,9 +29,9 @@ from pathlib import Path
 
 from easyocc.models import bundled_model
 from easyocc.ros_node.params import parse_parameter
+from easyocc.runtime.benchmark import percentiles
 from easyocc.runtime.contract.errors import EasyOccError
 
-from easyocc.commands.bench import percentiles
 from easyocc.commands.ros import add_param_option
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -20,6 +20,8 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from easyocc.runtime.contract import config as config_system
+from easyocc.runtime.contract.config import setting
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.timing import ResourceSampler, now_s
 
@@ -29,30 +31,25 @@ DEPLOYMENT_SIZE = (704, 256)  # (width, height) of the deployed model's images (
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """frames: measured frames of each pipelined run; warmup: frames excluded from statistics;
-    backend_frames: backend-alone iterations (None = min(frames, 200)); sequential_frames: frames
-    run one at a time; live: also run the pipeline live at the source's own pace (paced sources);
-    missing_camera: frame policy; host_repeats: repetitions of the host preprocessing table."""
+    """How much of each pass to run."""
 
-    frames: int = 200
-    warmup: int = 10
-    backend_frames: int | None = None
-    sequential_frames: int = 30
+    frames: int = setting(200, min=2)
+    """Measured frames of each pipelined run (2000 for the RSS check)."""
+    warmup: int = setting(10, min=0)
+    """Frames excluded from the statistics."""
+    backend_frames: int | None = setting(None, min=1)
+    """Backend-alone iterations (null = min(frames, 200))."""
+    sequential_frames: int = setting(30, min=1)
+    """Frames run one at a time for each stage's own cost."""
     live: bool = False
-    missing_camera: str = "drop"
-    host_repeats: int = 10
+    """Also run the pipeline live at the source's own pace (paced sources)."""
+    missing_camera: str = setting("drop", choices=("drop", "zero"))
+    """Frame policy for an absent camera."""
+    host_repeats: int = setting(10, min=1)
+    """Repetitions of the host preprocessing table."""
 
     def check(self) -> None:
-        counts = [
-            ("frames", self.frames, 2),
-            ("warmup", self.warmup, 0),
-            ("sequential_frames", self.sequential_frames, 1),
-        ]
-        if self.backend_frames is not None:
-            counts.append(("backend_frames", self.backend_frames, 1))
-        for name, value, least in counts:
-            if value < least:
-                raise EasyOccError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+        config_system.check(self)
 
 
 def percentiles(values) -> dict:

@@ -49,23 +49,24 @@ class Pacer:
 class NuScenesSource:
     """Replay of a nuScenes-layout dataset's key frames, one FrameSet per sample.
 
-    scene: a scene name or None for all scenes in order; paced: leave at the recorded timestamps
-    (times `speed`), else as fast as possible; loop: repeat `loops` times (0 = forever) with stamps
-    shifted so they keep increasing; preload: read every image file once into memory (benchmarks
-    without disk I/O). meta of each frame: sample_token, scene, index.
+    scene: a scene name, a list of them (played in that order), or None for all scenes in order;
+    paced: leave at the recorded timestamps (times `speed`), else as fast as possible; loop: repeat
+    `loops` times (0 = forever) with stamps shifted so they keep increasing; preload: read every image
+    file once into memory (benchmarks without disk I/O). meta of each frame: sample_token, scene, index.
     """
 
     def __init__(
         self,
         root,
-        scene: str | None = None,
+        scene: str | list[str] | None = None,
         paced: bool = False,
         speed: float = 1.0,
         loops: int = 1,
         preload: bool = False,
     ):
         self.dataset = NuScenesDataset(root)
-        self.samples = self.dataset.samples(scene)
+        scenes = [scene] if scene is None or isinstance(scene, str) else list(scene)
+        self.samples = [sample for name in scenes for sample in self.dataset.samples(name)]
         if not self.samples:
             raise EasyOccError(f"dataset {root}: no samples{f' in scene {scene}' if scene else ''}")
         self.paced, self.speed, self.loops = paced, speed, loops

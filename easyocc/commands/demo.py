@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from easyocc.commands.stream import DEFAULT_MODEL, check_model, print_summary
+from easyocc.commands import options
 from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.streaming import DemoConfig, check_model, summary_text
 
 SYNTH_SEED = 7
 
@@ -99,12 +100,13 @@ class GroundTruthComparison:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="easyocc demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help=f"ONNX model (default {DEFAULT_MODEL})")
-    parser.add_argument("--data", default=None, help="nuScenes-layout dataset instead of generating one")
+    options.add_model(parser, help="ONNX model (default: the bundled model)")
+    options.add_data(parser, help="nuScenes-layout dataset instead of generating one")
     parser.add_argument("--scene", default=None, help="scene in --data (default: the first)")
-    parser.add_argument("--frames", type=int, default=12, help="key frames to generate and stream")
-    parser.add_argument("--out", default="demo_out", help="output folder")
+    options.add_frames(parser, help="key frames to generate and stream (default 12)")
+    options.add_out(parser, help="output folder (default demo_out)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    options.add_config(parser, DemoConfig)
     return parser
 
 
@@ -114,21 +116,32 @@ def main(argv: list[str]) -> int:
     from easyocc.runtime.sinks import CallbackSink, PreviewSink
     from easyocc.runtime.sources import NuScenesSource
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
+    flags = {
+        "model": args.model or options.default_model(),
+        "data": args.data,
+        "scene": args.scene,
+        "frames": args.frames,
+        "out": args.out,
+        "threads": args.threads,
+    }
+    config = options.resolve_config(DemoConfig, args, flags)
+    if args.print_config:
+        return options.print_config(config)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    model = check_model(args.model)
-    out = Path(args.out)
-    data = Path(args.data) if args.data else generate_scene(out / "synthetic_scene", args.frames)
-    source = NuScenesSource(data, args.scene)
-    scene = args.scene or source.samples[0].scene_name
+    model = check_model(config.model)
+    out = Path(config.out)
+    data = Path(config.data) if config.data else generate_scene(out / "synthetic_scene", config.frames)
+    source = NuScenesSource(data, config.scene or None)
+    scene = config.scene or source.samples[0].scene_name
     source = NuScenesSource(data, scene)
-    with OccupancyRuntime(model, rig=source.rig, backend="onnxruntime", threads=args.threads) as runtime:
+    with OccupancyRuntime(model, rig=source.rig, backend="onnxruntime", threads=config.threads) as runtime:
         comparison = GroundTruthComparison(data, runtime.grid, runtime.observed())
-        preview = PreviewSink(out / "preview", compose=comparison.compose, max_frames=args.frames)
+        preview = PreviewSink(out / "preview", compose=comparison.compose, max_frames=config.frames)
         count = {"voxels": 0}
         sinks = [CallbackSink(lambda r: count.__setitem__("voxels", count["voxels"] + len(r.voxels))), preview]
-        report = StreamPipeline(runtime, source, sinks, max_frames=args.frames).run()
-        print_summary(runtime, report)
+        report = StreamPipeline(runtime, source, sinks, max_frames=config.frames).run()
+        print(summary_text(runtime, report))
     print(f"occupied voxels per frame: {count['voxels'] / max(report.frames_out, 1):.0f}")
     if comparison.frames_with_labels:
         print(comparison.metric.table(f"against ground truth, {comparison.frames_with_labels} frames, camera mask"))

@@ -99,3 +99,60 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     """Logs to stderr: INFO by default, DEBUG with -v, WARNING with -q."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def add_runtime_options(parser) -> None:
+    """Flags of RuntimeConfig (stream, bench, demo): model, backend, threads, rig, frame policy."""
+    add_model(
+        parser,
+        help="model: ONNX (.onnx), TensorRT engine (.engine/.plan) or TorchScript (.ts); default: the bundled model",
+    )
+    parser.add_argument("--backend", default=None, help="onnxruntime | tensorrt | torch (default: from the suffix)")
+    parser.add_argument("--threads", type=int, default=None, help="backend intra-op threads (default: all cores)")
+    parser.add_argument("--rig", default=None, help="rig YAML for --images (default: the nuScenes rig)")
+    parser.add_argument("--missing-camera", choices=("drop", "zero"), default=None, help="policy for an absent camera")
+    parser.add_argument("--sync-tolerance-ms", type=float, default=None, help="max camera stamp spread in a frame")
+
+
+def default_model() -> str:
+    """The bundled model's path (what --model defaults to)."""
+    from easyocc.runtime.streaming import default_model as bundled
+
+    return str(bundled())
+
+
+def runtime_values(args, prefix: str = "runtime.") -> dict:
+    """{dotted RuntimeConfig key: flag value} for resolve_config."""
+    names = ("model", "backend", "threads", "rig", "missing_camera", "sync_tolerance_ms")
+    values = {f"{prefix}{name}": getattr(args, name, None) for name in names}
+    if not values[f"{prefix}model"]:
+        values[f"{prefix}model"] = default_model()
+    return values
+
+
+def add_source_options(parser, images: bool = True) -> None:
+    """Flags of SourceConfig: --data or --images, --scene (repeatable), pacing and loops."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", default=None, help="nuScenes-layout dataset folder")
+    if images:
+        source.add_argument("--images", default=None, help="image folder with one sub-folder per camera")
+    add_scene(parser, help="scene of --data (repeatable, played in order; default: all scenes)")
+    parser.add_argument(
+        "--paced", action="store_true", help="replay at the recorded timestamps, not as fast as possible"
+    )
+    parser.add_argument("--speed", type=float, default=None, help="replay speed factor with --paced (default 1)")
+    parser.add_argument(
+        "--loops", type=int, default=None, help="repeat the replay this many times (stamps keep rising)"
+    )
+
+
+def source_values(args, prefix: str = "source.") -> dict:
+    """{dotted SourceConfig key: flag value} for resolve_config."""
+    return {
+        f"{prefix}data": args.data,
+        f"{prefix}images": getattr(args, "images", None),
+        f"{prefix}scenes": args.scene,
+        f"{prefix}paced": args.paced or None,
+        f"{prefix}speed": args.speed,
+        f"{prefix}loops": args.loops,
+    }

@@ -112,10 +112,10 @@ def test_bench_backend_spec_errors(capsys):
 @pytest.mark.parametrize(
     "option,value,message",
     [
-        ("--frames", "1", "--frames must be at least 2, got 1"),
-        ("--sequential-frames", "0", "--sequential-frames must be at least 1, got 0"),
-        ("--backend-frames", "0", "--backend-frames must be at least 1, got 0"),
-        ("--warmup", "-1", "--warmup must be at least 0, got -1"),
+        ("--frames", "1", "config options.frames: 1 is below the minimum 2"),
+        ("--sequential-frames", "0", "config options.sequential_frames: 0 is below the minimum 1"),
+        ("--backend-frames", "0", "config options.backend_frames: 0 is below the minimum 1"),
+        ("--warmup", "-1", "config options.warmup: -1 is below the minimum 0"),
     ],
 )
 def test_bench_frame_counts_are_checked_before_anything_runs(option, value, message, capsys):
@@ -168,3 +168,48 @@ def test_bench_paced_reports_live_latency_apart_from_throughput(nuscenes_root, t
     )
     assert "end_to_end" not in result["pipelined"]["stages_ms"]
     assert result["pipelined"]["queueing_end_to_end_ms"]["count"] == result["pipelined"]["frames"] == 6
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["stream", "--data", "D", "--scene", "a", "--scene", "b", "--frames", "3", "--no-npz", "runtime.threads=2"],
+            {"source.data": "D", "source.scenes": ["a", "b"], "frames": 3, "npz": False, "runtime.threads": 2},
+        ),
+        (
+            ["bench", "--backend", "onnxruntime:threads=1", "--frames", "20", "--paced", "options.warmup=2"],
+            {"backends": ["onnxruntime:threads=1"], "options.frames": 20, "options.live": True, "options.warmup": 2},
+        ),
+        (["demo", "--frames", "3", "--out", "O"], {"frames": 3, "out": "O", "data": ""}),
+    ],
+)
+def test_print_config_shows_the_effective_config(argv, expected, capsys):
+    import yaml
+
+    from easyocc.runtime.streaming import default_model
+
+    assert easyocc([*argv, "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    for key, value in expected.items():
+        node = printed
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, key
+    model = printed["runtime"]["model"] if argv[0] == "stream" else printed["model"]
+    assert model == str(default_model())
+
+
+def test_bad_config_values_are_one_line_errors(capsys):
+    assert easyocc(["stream", "--data", "D", "runtime.missing_camera=skip"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "easyocc stream: error: config runtime.missing_camera: 'skip' is not one of drop, zero\n"
+    )
+    assert easyocc(["bench", "--backend", "onnxruntime:threads=0"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "easyocc bench: error: backend spec 'onnxruntime:threads=0': config threads: 0 is below the minimum 1\n"
+    )
+    assert easyocc(["bench", "--backend", "tflite"]) == 2
+    assert "config name: 'tflite' is not one of onnxruntime, tensorrt, torch" in capsys.readouterr().err
