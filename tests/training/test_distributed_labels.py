@@ -15,7 +15,12 @@ torch = pytest.importorskip("torch")
 
 from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
 from easyocc.training.pseudo.run import LabelsConfig, run_labels  # noqa: E402
-from easyocc.training.pseudo.shards import merge_summaries, merge_summary_files, shard_bounds  # noqa: E402
+from easyocc.training.pseudo.shards import (  # noqa: E402
+    bind_local_gpu,
+    merge_summaries,
+    merge_summary_files,
+    shard_bounds,
+)
 
 FRAMES = 5
 CAMERAS = 6
@@ -131,3 +136,9 @@ def test_shard_bounds_and_bad_summaries(tmp_path):
     (tmp_path / "summary_rank0.json").write_text("{")
     with pytest.raises(EasyOccError, match=r"summary_rank0.json: invalid JSON \(Expecting property name"):
         merge_summary_files(tmp_path, 1)
+
+
+def test_local_gpu_binding_is_a_no_op_without_cuda():
+    # under torchrun each labelling process takes cuda:<LOCAL_RANK>; on a CPU-only machine nothing changes
+    assert bind_local_gpu(0) is torch.cuda.is_available()
+    assert bind_local_gpu(10_000) is False

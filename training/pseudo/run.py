@@ -23,7 +23,7 @@ from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import write_json_atomic
 from easyocc.runtime.dataset.labels import labels_path, read_labels
 from easyocc.training.pseudo.pipeline import PseudoLabelConfig
-from easyocc.training.pseudo.shards import merge_summary_files, shard, shard_bounds, summary_path
+from easyocc.training.pseudo.shards import bind_local_gpu, merge_summary_files, shard, shard_bounds, summary_path
 
 __all__ = ["LabelsConfig", "run_labels", "shard"]
 
@@ -93,6 +93,8 @@ def _distributed():
         if not dist.is_initialized():
             dist.init_process_group("gloo", rank=rank, world_size=world)
         group = dist
+    if "LOCAL_RANK" in os.environ:
+        bind_local_gpu(int(os.environ["LOCAL_RANK"]))
     return rank, world, group
 
 

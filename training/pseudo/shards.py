@@ -84,3 +84,18 @@ def merge_summary_files(out, world: int) -> dict:
     merged = merge_summaries(summaries, world)
     write_json_atomic(Path(out) / MERGED_FILE, merged)
     return merged
+
+
+def bind_local_gpu(local_rank: int) -> bool:
+    """Under torchrun, one GPU per process: make cuda:<LOCAL_RANK> the current device, so providers
+    that ask for "cuda" do not all land on cuda:0. No-op without torch or CUDA; True when bound."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    if not torch.cuda.is_available() or local_rank >= torch.cuda.device_count():
+        return False
+    torch.cuda.set_device(local_rank)
+    return True
