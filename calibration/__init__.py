@@ -14,6 +14,7 @@ from easyocc.calibration.geometry import (
 )
 from easyocc.calibration.image_ops import resize_and_crop
 from easyocc.calibration.rig_io import (
+    NUSCENES_CAMERAS,
     camera_from_camera_info,
     camera_from_nuscenes,
     default_rig,
@@ -25,6 +26,7 @@ from easyocc.calibration.rig_io import (
 from easyocc.calibration.view_transform import ViewTransformTables, build_view_transform
 
 __all__ = [
+    "NUSCENES_CAMERAS",
     "Camera",
     "CameraRig",
     "EasyOccError",

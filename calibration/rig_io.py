@@ -15,6 +15,15 @@ from easyocc.calibration.geometry import make_transform, matrix_to_quaternion, q
 
 RIG_FILE_VERSION = 1
 DEFAULT_RIG_RESOURCE = "nuscenes_rig.yaml"
+# The one list of the nuScenes camera channels, in the dataset's (and the default rig's) order.
+NUSCENES_CAMERAS: tuple[str, ...] = (
+    "CAM_FRONT",
+    "CAM_FRONT_RIGHT",
+    "CAM_FRONT_LEFT",
+    "CAM_BACK",
+    "CAM_BACK_LEFT",
+    "CAM_BACK_RIGHT",
+)
 RIG_KEYS = ("version", "cameras")
 CAMERA_KEYS = ("name", "width", "height", "K", "dist", "ego_T_cam")
 EXTRINSIC_KEYS = ("translation", "rotation_wxyz")
@@ -130,7 +139,7 @@ def save_rig(rig: CameraRig, path) -> None:
 def default_rig() -> CameraRig:
     """The nuScenes rig (scene-0916 calibration, 1600x900) embedded in the package."""
     text = resources.files("easyocc.calibration").joinpath("data", DEFAULT_RIG_RESOURCE).read_text()
-    return rig_from_dict(yaml.safe_load(text))
+    return rig_from_dict(yaml.safe_load(text))  # cameras in NUSCENES_CAMERAS order (a test checks it)
 
 
 def camera_from_nuscenes(name: str, calibrated_sensor: dict, width: int, height: int) -> Camera:

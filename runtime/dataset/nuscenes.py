@@ -18,12 +18,11 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
-from easyocc.calibration import CameraRig, camera_from_nuscenes, transform_from_nuscenes
+from easyocc.calibration import NUSCENES_CAMERAS, CameraRig, camera_from_nuscenes, transform_from_nuscenes
 from easyocc.runtime.contract.classes import class_from_nuscenes_category
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.dataset.labels import labels_path
 
-CAMERA_CHANNELS = ("CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_FRONT_LEFT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
 LIDAR_CHANNEL = "LIDAR_TOP"
 REQUIRED_TABLES = ("scene", "sample", "sample_data", "ego_pose", "calibrated_sensor", "sensor")
 OPTIONAL_TABLES = ("sample_annotation", "instance", "category")
@@ -65,7 +64,7 @@ class Box:
 
 @dataclass(frozen=True)
 class Sample:
-    """A key frame: its cameras (in CAMERA_CHANNELS order where present) and its lidar."""
+    """A key frame: its cameras (in NUSCENES_CAMERAS order where present) and its lidar."""
 
     token: str
     timestamp_us: int
@@ -180,7 +179,7 @@ class NuScenesDataset:
     def camera_channels(self) -> tuple[str, ...]:
         """Camera channels present, in the nuScenes order, then any others alphabetically."""
         present = {r["channel"] for r in self._tables["sensor"] if r.get("modality") == "camera"}
-        ordered = [c for c in CAMERA_CHANNELS if c in present]
+        ordered = [c for c in NUSCENES_CAMERAS if c in present]
         return tuple(ordered + sorted(present - set(ordered)))
 
     def _sensor_frame(self, channel: str, data: dict) -> SensorFrame:

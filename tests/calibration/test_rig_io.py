@@ -93,3 +93,11 @@ def test_rig_from_camera_info():
         camera_from_camera_info("CAM_FRONT", {**info, "distortion_model": "equidistant"}, ego_T_cam)
     with pytest.raises(EasyOccError, match="CAM_FRONT: CameraInfo: k must have 9 values"):
         camera_from_camera_info("CAM_FRONT", {**info, "k": [1, 2, 3]}, ego_T_cam)
+
+
+def test_default_rig_holds_the_one_nuscenes_camera_list():
+    from easyocc.calibration import NUSCENES_CAMERAS, default_rig
+    from easyocc.training.synth.synthetic import CAMERA_OFFSETS_MS
+
+    assert default_rig().names == NUSCENES_CAMERAS == tuple(CAMERA_OFFSETS_MS)
+    assert CAMERA_OFFSETS_MS["CAM_BACK_RIGHT"] == 17.0 and CAMERA_OFFSETS_MS["CAM_FRONT_LEFT"] == -8.0

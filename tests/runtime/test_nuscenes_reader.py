@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+from easyocc.calibration import NUSCENES_CAMERAS as CAMERA_CHANNELS
 from easyocc.calibration import transform_points
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.dataset.lidar_projection import ego_at_camera_T_ego_at_lidar, lidar_points_ego, project_lidar
-from easyocc.runtime.dataset.nuscenes import CAMERA_CHANNELS, NuScenesDataset, aux_path, load_lidar
+from easyocc.runtime.dataset.nuscenes import NuScenesDataset, aux_path, load_lidar
 
 
 def test_scene_samples_in_temporal_order(nuscenes_dataset):

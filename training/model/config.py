@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from easyocc.calibration import NUSCENES_CAMERAS
 from easyocc.runtime.contract.classes import NUM_CLASSES
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.grid import OCC3D_NUSCENES, GridSpec
-from easyocc.runtime.dataset.nuscenes import CAMERA_CHANNELS
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 HEADS = ("compact", "paper")
@@ -36,7 +36,7 @@ class ModelConfig:
     """Output GridSpec as a dict (GridSpec.to_dict()); None means the Occ3D-nuScenes grid."""
     input_size: tuple[int, int] = (704, 256)
     """(width, height) of every network image in pixels; both multiples of 32."""
-    camera_names: tuple[str, ...] = CAMERA_CHANNELS
+    camera_names: tuple[str, ...] = NUSCENES_CAMERAS
     """Camera order of the `images` and view-transform inputs."""
     stride_xy: int = 2
     """Cells of the view transform span stride_xy voxels in x and y; the head upsamples back."""

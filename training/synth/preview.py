@@ -19,6 +19,17 @@ from easyocc.training.synth.config import SynthConfig
 from easyocc.training.synth.synthetic import KeyFrame, SyntheticWorld
 
 
+def surround_order(rig) -> list[str]:
+    """Camera names clockwise from the front-left as seen from above (yaw of each optical axis in the
+    ego frame), so that a 3 + 3 mosaic shows the front row left to right, then the back row."""
+
+    def yaw_from_front_left(camera) -> float:
+        axis = camera.ego_T_cam[:3, 2]  # the camera's z (optical) axis in the ego frame
+        return (np.degrees(np.arctan2(axis[1], axis[0])) - 90.0) % 360.0  # 0..360, larger = further left
+
+    return [camera.name for camera in sorted(rig, key=yaw_from_front_left, reverse=True)]
+
+
 def mosaic(key: KeyFrame, names, scale: float = 0.4) -> np.ndarray:
     """Cameras in two rows (front three, back three), each over its semantic map; RGB uint8."""
     tiles = []
@@ -42,7 +53,7 @@ def main(argv=None) -> int:
     world = SyntheticWorld(SynthConfig(seed=args.seed), args.scene)
     key = world.key_frame(args.frame)
     out = Path(args.out)
-    order = ["CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_RIGHT", "CAM_BACK", "CAM_BACK_LEFT"]
+    order = surround_order(world.rig)
     images = {
         "synth_cameras.png": mosaic(key, order),
         "synth_grid_topdown.png": render_topdown(key.labels.semantics, world.config.grid, key.labels.mask_camera),

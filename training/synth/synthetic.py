@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-from easyocc.calibration import CameraRig, default_rig, invert_transform, transform_from_nuscenes
+from easyocc.calibration import NUSCENES_CAMERAS, CameraRig, default_rig, invert_transform, transform_from_nuscenes
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.dataset.labels import OccLabels
 from easyocc.training.synth import render, voxelize
@@ -23,8 +23,7 @@ LIDAR_CALIBRATION = {
     "rotation": [0.7077955119163518, -0.006492242056004365, 0.010646214713995808, -0.7063073142877817],
 }
 # Capture offsets (ms) relative to the key frame, as the lidar sweeps past each camera in nuScenes.
-CAMERA_OFFSETS_MS = {"CAM_FRONT": 0.0, "CAM_FRONT_RIGHT": 8.0, "CAM_BACK_RIGHT": 17.0, "CAM_BACK": 25.0,
-                     "CAM_BACK_LEFT": -17.0, "CAM_FRONT_LEFT": -8.0}  # fmt: skip
+CAMERA_OFFSETS_MS = dict(zip(NUSCENES_CAMERAS, (0.0, 8.0, -8.0, 25.0, -17.0, 17.0)))
 BASE_TIMESTAMP_US = 1_600_000_000_000_000
 
 
