@@ -124,6 +124,16 @@ def resolve_split(scene_names, split: str = AUTO, eval_split: str = AUTO, val_sc
     return SceneSplit(train, held_out, split, eval_split)
 
 
+def scenes_in_split(scene_names, split: str) -> list[str]:
+    """The scenes of an official split among `scene_names` (a nuScenes dataset's scenes), in their order;
+    what `easyocc labels split=train` labels."""
+    names = list(scene_names)
+    official_split(split)  # names an unknown split
+    if not has_official_lists(names):
+        raise EasyOccError(f"split '{split}': the dataset's scenes are not all nuScenes scenes")
+    return _members(names, split)
+
+
 def _members(names: list[str], split: str) -> list[str]:
     listed = set(official_split(split))
     return [name for name in names if name in listed]
@@ -144,9 +154,7 @@ def scenes_for_eval(scene_names, choice: str = "val", data_config: dict | None =
     if choice == "all":
         return names
     if choice in EVAL_CHOICES[3:]:
-        if not has_official_lists(names):
-            raise EasyOccError(f"split '{choice}': the dataset's scenes are not all nuScenes scenes")
-        return _members(names, choice)
+        return scenes_in_split(names, choice)
     if choice not in ("val", "train"):
         raise EasyOccError(f"unknown evaluation split '{choice}' (one of {', '.join(EVAL_CHOICES)})")
     data = data_config or {}

@@ -111,3 +111,15 @@ def test_evaluation_defaults_to_the_official_val_split():
         EasyOccError, match=r"^unknown evaluation split 'dev' \(one of val, train, all, test, mini_train, mini_val\)$"
     ):
         scenes_for_eval(synth, "dev")
+
+
+def test_scenes_in_split_for_labelling():
+    from easyocc.runtime.dataset.splits import scenes_in_split
+
+    mini = ["scene-0916", "scene-0061", "scene-0103"]
+    assert scenes_in_split(mini, "mini_val") == ["scene-0916", "scene-0103"]
+    assert scenes_in_split(mini, "train") == ["scene-0061"]
+    with pytest.raises(EasyOccError, match=r"^unknown nuScenes split 'minival' \(official: "):
+        scenes_in_split(mini, "minival")
+    with pytest.raises(EasyOccError, match=r"^split 'train': the dataset's scenes are not all nuScenes scenes$"):
+        scenes_in_split(["synth-0000"], "train")

@@ -142,3 +142,14 @@ def test_local_gpu_binding_is_a_no_op_without_cuda():
     # under torchrun each labelling process takes cuda:<LOCAL_RANK>; on a CPU-only machine nothing changes
     assert bind_local_gpu(0) is torch.cuda.is_available()
     assert bind_local_gpu(10_000) is False
+
+
+def test_labelling_an_official_split(nuscenes_root, tmp_path):
+    # scene-0916 is a mini_val scene: split=mini_val selects it, split=train selects nothing and is refused
+    config = LabelsConfig(data=str(nuscenes_root), out=str(tmp_path / "out"), split="train", frames=1)
+    with pytest.raises(EasyOccError, match=r"^labels: split 'train' selects no scene of .*nuscenes-scene-0916$"):
+        run_labels(config, progress=False)
+    summary = run_labels(
+        LabelsConfig(data=str(nuscenes_root), out=str(tmp_path / "out"), split="mini_val", frames=1), progress=False
+    )
+    assert summary["labelled"] == 1 and summary["shard"] == {"rank": 0, "start": 0, "stop": 1}

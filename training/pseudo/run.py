@@ -22,6 +22,7 @@ from easyocc.runtime.contract.config import setting
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import write_json_atomic
 from easyocc.runtime.dataset.labels import labels_path, read_labels
+from easyocc.runtime.dataset.splits import OFFICIAL_SPLITS, scenes_in_split
 from easyocc.training.pseudo.pipeline import PseudoLabelConfig
 from easyocc.training.pseudo.shards import bind_local_gpu, merge_summary_files, shard, shard_bounds, summary_path
 
@@ -44,7 +45,9 @@ class LabelsConfig:
     depth: str = "lidar"
     """ground-truth, simulated-low, simulated-high, lidar, metric3d, depth-anything or aligned-<name>."""
     scenes: tuple[str, ...] = ()
-    """Only these scenes (empty = every scene of the dataset)."""
+    """Only these scenes (empty = every scene of the dataset, or of `split`)."""
+    split: str = setting("", choices=("", *OFFICIAL_SPLITS))
+    """Only the scenes of this official nuScenes split (e.g. train: the 700 scenes a model trains on)."""
     frames: int = setting(0, min=0)
     """At most this many key frames per scene, from the start (0 = all)."""
     models: str = ""
@@ -142,7 +145,10 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
     labeler = PseudoLabeler(dataset, segmenter, depth, config, cache)
 
     work = []
-    for scene in job.scenes or dataset.scene_names:
+    scenes = job.scenes or (scenes_in_split(dataset.scene_names, job.split) if job.split else dataset.scene_names)
+    if not scenes:
+        raise EasyOccError(f"labels: split '{job.split}' selects no scene of {job.data}")
+    for scene in scenes:
         samples = dataset.samples(scene)[: job.frames or None]
         work += [(samples, i) for i in range(len(samples))]
     counts = {"labelled": 0, "skipped_finished": 0, "failed": 0}
