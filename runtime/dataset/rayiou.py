@@ -6,7 +6,9 @@ evenly spaced in time), along the nuScenes lidar's beam pattern: 1 degree in azi
 from -pi/4 up to about +0.21 rad, dense near the horizon. Each ray is cast through the ground truth and
 the prediction (occupied = any class but free); the first voxel hit gives a class and a depth (the
 distance from the origin to where the ray enters that voxel). Rays that hit nothing in the ground truth
-are dropped. For each class and each depth threshold (1, 2, 4 m) a ray is a true positive when both
+are dropped. The voxel that holds a ray's origin is not a hit: the lidar sits on the ego vehicle, which
+Occ3D labels free and no camera sees (a model's guess there would otherwise end every ray at 0 m; on
+a coarse grid that voxel is metres wide). For each class and each depth threshold (1, 2, 4 m) a ray is a true positive when both
 first hits carry that class and their depths differ by less than the threshold; IoU = TP / (rays whose
 ground-truth hit has the class + rays whose predicted hit has it - TP), accumulated over the whole set.
 RayIoU@t is the mean over classes 0-16 (classes absent from both are skipped), RayIoU the mean of the
@@ -73,7 +75,8 @@ def first_hits(semantics: np.ndarray, grid: GridSpec, origins_ego: np.ndarray, d
     uint8 [X, Y, Z] by exact voxel traversal (Amanatides-Woo, all rays in lockstep).
 
     Returns classes int64 [T * R] (FREE where the ray leaves the grid without a hit) and depth_m
-    float64 [T * R] (distance to where the ray enters the hit voxel; inf without a hit)."""
+    float64 [T * R] (distance to where the ray enters the hit voxel; inf without a hit). The voxel that
+    holds the origin never counts as a hit."""
     if semantics.shape != grid.shape:
         raise EasyOccError(f"rayiou: grid shape {semantics.shape} != grid {grid.shape}")
     shape = np.asarray(grid.shape)
@@ -98,6 +101,8 @@ def first_hits(semantics: np.ndarray, grid: GridSpec, origins_ego: np.ndarray, d
         next_boundary = index + (step > 0)
         t_max = np.where(d != 0, (next_boundary - start) * inv, np.inf)
         t_delta = np.where(d != 0, np.abs(inv), np.inf)
+    in_grid = ((start >= 0) & (start < shape)).all(axis=1, keepdims=True)
+    own = np.where(in_grid, np.floor(start).astype(np.int64), -1)  # the origin's voxel: never a hit
     classes = np.full(n, FREE, np.int64)
     depth = np.full(n, np.inf)
     t_now = t_enter.copy()
@@ -106,7 +111,7 @@ def first_hits(semantics: np.ndarray, grid: GridSpec, origins_ego: np.ndarray, d
         if active.size == 0:
             break
         i, j, k = index[active].T
-        hit = occupied[i, j, k]
+        hit = occupied[i, j, k] & (index[active] != own[active]).any(axis=1)
         hit_rays = active[hit]
         classes[hit_rays] = semantics[i[hit], j[hit], k[hit]]
         depth[hit_rays] = t_now[hit_rays] * grid.voxel_size

@@ -6,6 +6,7 @@ from easyocc.runtime.contract.classes import CLASS_ID, FREE
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.grid import GridSpec
 from easyocc.runtime.dataset.rayiou import (
+    DEFAULT_LIDAR_ORIGIN_EGO,
     RayMetric,
     first_hits,
     lidar_ray_directions,
@@ -82,3 +83,13 @@ def test_several_origins_and_their_selection():
 def test_shape_mismatch_is_one_line():
     with pytest.raises(EasyOccError, match=r"^rayiou: prediction shape \(2, 2, 2\) != label shape"):
         RayMetric(GRID).update(np.zeros((2, 2, 2), np.uint8), street())
+
+
+def test_the_voxel_holding_the_origin_is_not_a_hit():
+    """A model's guess inside the ego vehicle (unseen, free in Occ3D) must not end every ray at 0 m."""
+    prediction = street()
+    index, _ = GRID.index_of(np.array([DEFAULT_LIDAR_ORIGIN_EGO]))
+    prediction[tuple(index[0])] = CLASS_ID["car"]
+    metric = RayMetric(GRID)
+    metric.update(prediction, street())
+    assert metric.results()["rayiou"] == 100.0
