@@ -90,12 +90,12 @@ def main(argv=None) -> int:
         result_path = run / "heldout_eval.json"
         if not (args.reuse_runs and result_path.is_file()):
             easyocc(
-                "train", "--config", args.config, "--no-progress", f"data.root={data}", f"data.labels={labels[name]}",
+                "train", "--config", args.config, "-q", f"data.root={data}", f"data.labels={labels[name]}",
                 f"data.gt={data}", f"out_dir={run}", "eval_every=0", *args.overrides,
             )  # fmt: skip
             easyocc(
-                "eval", "--checkpoint", str(run / "model.pt"), "--data", str(data), "--labels", str(data),
-                "--split", "val", "--max-frames", str(args.eval_frames), "--out", str(result_path),
+                "eval", "--model", str(run / "model.pt"), "--data", str(data), "--labels", str(data),
+                "--split", "val", "--frames", str(args.eval_frames), "--json", str(result_path),
             )  # fmt: skip
         # training-loop seconds from the run's own log (excludes start-up and evaluation)
         with open(run / "log.csv", newline="") as handle:

@@ -52,6 +52,13 @@ def strict_parse(self, args=None, namespace=None):
     raise Parsed(namespace)
 
 
+def strict_intermixed_parse(self, args=None, namespace=None):
+    namespace, extras = self.parse_known_intermixed_args(args, namespace)
+    if extras:
+        self.error(f"unrecognized arguments: {' '.join(extras)}")
+    raise Parsed(namespace)
+
+
 COMMAND_LINES = documented_commands()
 
 
@@ -67,6 +74,7 @@ def test_documented_command_parses(where, argv, monkeypatch, capsys):
     if argv[0] in ("labels", "train", "eval", "report", "export"):
         pytest.importorskip("torch", reason=f"easyocc {argv[0]} needs torch")
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", strict_parse)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_intermixed_args", strict_intermixed_parse)
     try:
         code = easyocc_main(list(argv))
     except Parsed:

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from easyocc.commands import options
 from easyocc.commands.export_int8 import add_int8_parser, cmd_int8
 from easyocc.runtime.contract.errors import EasyOccError
 
@@ -29,8 +30,9 @@ def _emit(data: dict, json_path) -> None:
         write_json_atomic(json_path, data)
 
 
-def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="trained checkpoint (.pt)")
+def _model_args(parser: argparse.ArgumentParser, help: str = "trained checkpoint (.pt)", append: bool = False) -> None:
+    options.add_model(parser, help=help, append=append)  # required, checked in _load (an old spelling may give it)
+    options.add_deprecated(parser, "--checkpoint", "--model", "model", append=append)
     parser.add_argument("--rig", help="camera rig YAML (default: the nuScenes rig)")
     parser.add_argument("--data", help="nuScenes-layout dataset for real frames (real or synthetic world)")
     parser.add_argument("--frames", type=int, default=4, help="synthetic frames (default 4)")
@@ -57,12 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     script.add_argument("--out", required=True, help="output .ts path")
 
     parity = sub.add_parser("parity", help="ONNX Runtime vs torch eager on synthetic and real frames")
-    _model_args(parity)
-    parity.add_argument("--onnx", required=True, help="exported model")
+    _model_args(parity, help="the checkpoint (.pt) and the exported model (.onnx): --model twice", append=True)
+    options.add_deprecated(parity, "--onnx", "--model", "model", append=True)
     parity.add_argument("--min-agreement", type=float, default=0.999)
 
     lint = sub.add_parser("lint", help="TensorRT compatibility lint of an ONNX model")
-    lint.add_argument("model", help="model.onnx")
+    options.add_model(lint, help="model.onnx")
+    lint.add_argument("model_file", nargs="?", help=argparse.SUPPRESS)  # the old positional spelling
     lint.add_argument("--versions", nargs="+", default=list(VERSIONS), choices=VERSIONS)
     lint.add_argument("--json", dest="json_path", help="also write the JSON report to this file")
 
@@ -72,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_int8_parser(sub)
 
     engine = sub.add_parser("engine", help="ONNX -> TensorRT engine with sidecar manifest and cache")
-    engine.add_argument("--onnx", required=True)
+    options.add_model(engine, help="ONNX model (.onnx) from easyocc export onnx (required)")
+    options.add_deprecated(engine, "--onnx", "--model", "model")
     engine.add_argument("--out", help="engine path (default: <onnx stem>.<precision>.sm<cc>.trt<ver>.engine)")
     engine.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
     engine.add_argument("--workspace-mib", type=int, default=2048, help="builder workspace limit (MiB)")
@@ -87,9 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--verify-frames", type=int, default=2, help="engine vs ONNX Runtime frames (0: skip)")
     engine.add_argument("--min-agreement", type=float, default=0.99, help="class agreement the engine needs")
     engine.add_argument("--rig", help="camera rig YAML for verification tables (default: nuScenes rig)")
-    engine.add_argument("--verbose", action="store_true", help="TensorRT verbose log")
+    options.add_verbose(engine, help="TensorRT verbose log")
     engine.add_argument("--json", dest="json_path")
     return parser
+
+
+def _by_suffix(models, suffixes: tuple[str, ...], what: str) -> str:
+    """The one --model (of one or several) whose suffix is in `suffixes`."""
+    models = [models] if isinstance(models, str) else list(models or ())
+    found = [m for m in models if Path(m).suffix.lower() in suffixes]
+    if len(found) != 1:
+        raise EasyOccError(f"give the {what} ({'/'.join(suffixes)}) once with --model; got {models}")
+    return found[0]
 
 
 def _rig(path):
@@ -99,10 +112,10 @@ def _rig(path):
 
 
 def _load(args):
-    """(model, manifest, rig) from --checkpoint and --rig, the rig checked against the model."""
+    """(model, manifest, rig) from --model (the checkpoint) and --rig, the rig checked against the model."""
     from easyocc.training.model import load_checkpoint, manifest_for
 
-    model, config = load_checkpoint(args.checkpoint)
+    model, config = load_checkpoint(_by_suffix(args.model, (".pt",), "checkpoint"))
     manifest = manifest_for(
         config,
         training_data=getattr(args, "training_data", "unspecified"),
@@ -174,11 +187,12 @@ def cmd_parity(args) -> int:
     from easyocc.export.onnx_model import read_manifest
 
     model, manifest, rig = _load(args)
-    stored = read_manifest(args.onnx)
+    exported = _by_suffix(args.model, (".onnx",), "exported model")
+    stored = read_manifest(exported)
     for name in ("camera_names", "input_size", "grid", "view_transform", "inputs", "outputs"):
         if getattr(stored, name) != getattr(manifest, name):
-            raise EasyOccError(f"{args.onnx} was not exported from this checkpoint: manifest field '{name}' differs")
-    data = _parity(args, model, manifest, rig, args.onnx)
+            raise EasyOccError(f"{exported} was not exported from this checkpoint: manifest field '{name}' differs")
+    data = _parity(args, model, manifest, rig, exported)
     _emit(data, args.json_path)
     return 0 if data["passed"] else 1
 
@@ -186,7 +200,11 @@ def cmd_parity(args) -> int:
 def cmd_lint(args) -> int:
     from easyocc.export.lint import lint_model
 
-    report = lint_model(args.model, versions=args.versions)
+    if args.model_file:
+        _say("easyocc: the positional model of export lint is deprecated; use --model")
+    if not (args.model or args.model_file):
+        raise EasyOccError("export lint: give the model with --model M.onnx")
+    report = lint_model(args.model or args.model_file, versions=args.versions)
     for issue in report.issues:
         _say(issue.line())
     _say(
@@ -222,7 +240,7 @@ def cmd_engine(args) -> int:
     )
     rebuild = "never" if args.no_rebuild else "always" if args.force_rebuild else "auto"
     report = build_or_reuse(
-        args.onnx,
+        _by_suffix(args.model, (".onnx",), "ONNX model"),
         options,
         engine_path=args.out,
         rebuild=rebuild,

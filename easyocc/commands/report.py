@@ -1,92 +1,32 @@
-"""`easyocc report`: FLOPs (torch.utils.flop_counter) and parameters of the model variants.
-
-Counted on the meta device (no memory, no compute), so the paper variant at full size takes well
-under a second. torch counts 2 FLOPs per multiply-add; mmcv-based papers (FlashOcc's 154 G for M0)
-report multiply-adds as "FLOPs", so both figures are printed. GridSample and resizes are not
-counted (torch has no FLOP formula for them; they are small next to the convolutions).
-"""
+"""`easyocc report`: FLOPs and parameters of the model variants (easyocc/training/model/flops.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-import torch
-
+from easyocc.commands import options
 from easyocc.runtime.contract.fileio import write_json_atomic
-from easyocc.training.model import ModelConfig, build_model
+from easyocc.training.model import ModelConfig
 from easyocc.training.model.config import variant
-
-COMPACT_BUDGET_GFLOPS = 51.0  # a third of FlashOcc M0's 154 G
-
-
-def count(config: ModelConfig) -> dict:
-    """{"gflops", "gmacs", "params_m", "per_module": {name: gflops}} for one forward at batch 1."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.device("meta"):
-        model = build_model(config).eval()
-        width, height = config.input_size
-        cameras = len(config.camera_names)
-        images = torch.zeros(1, cameras, height, width, 3, dtype=torch.uint8)
-        vt_uv = torch.zeros(1, cameras, config.num_cells, 2)
-        vt_weights = torch.zeros(1, cameras, config.num_cells)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(images, vt_uv, vt_weights)
-    flops = counter.get_total_flops()
-    per_module = {
-        name.removeprefix("EasyOccNet."): sum(values.values()) / 1e9
-        for name, values in counter.get_flop_counts().items()
-        if name.count(".") == 1
-    }
-    return {
-        "gflops": flops / 1e9,
-        "gmacs": flops / 2e9,
-        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
-        "per_module": per_module,
-    }
-
-
-def report(configs: dict[str, ModelConfig]) -> dict:
-    rows = {}
-    for name, config in configs.items():
-        width, height = config.input_size
-        rows[name] = {
-            **count(config),
-            "input": f"{len(config.camera_names)}x{height}x{width}",
-            "grid": list(config.grid_spec.shape),
-            "cells": list(config.cell_shape),
-            "backbone": f"{config.backbone} width {config.backbone_width}",
-            "head": config.head,
-        }
-    return rows
-
-
-def format_table(rows: dict) -> str:
-    lines = [f"{'variant':<10}{'input':>12}{'backbone':>22}{'head':>9}{'GFLOPs':>9}{'GMACs':>8}{'params M':>10}"]
-    for name, row in rows.items():
-        lines.append(
-            f"{name:<10}{row['input']:>12}{row['backbone']:>22}{row['head']:>9}"
-            f"{row['gflops']:>9.1f}{row['gmacs']:>8.1f}{row['params_m']:>10.2f}"
-        )
-    lines.append("GFLOPs: torch.utils.flop_counter (2 per multiply-add); GMACs: the mmcv 'FLOPs' of FlashOcc's 154 G.")
-    return "\n".join(lines)
+from easyocc.training.model.flops import COMPACT_BUDGET_GFLOPS, format_table, report
+from easyocc.training.synth.config import parse_size
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="easyocc report", description=__doc__)
     parser.add_argument("--variants", default="compact,paper", help="comma-separated: compact, paper")
     parser.add_argument("--size", default="704x256", help="network input WIDTHxHEIGHT (default 704x256)")
-    parser.add_argument("--checkpoint", default="", help="also count this checkpoint's model")
-    parser.add_argument("--json", default="", help="write the figures to this JSON file")
+    options.add_model(parser, help="also count this checkpoint's model (.pt)")
+    options.add_deprecated(parser, "--checkpoint", "--model", "model")
+    options.add_json(parser, help="write the figures to this JSON file")
     args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = parse_size(args.size)
     configs = {name: variant(name, input_size=(width, height)) for name in args.variants.split(",") if name}
-    if args.checkpoint:
+    if args.model:
         from easyocc.training.model import read_checkpoint
 
-        configs["checkpoint"] = ModelConfig.from_dict(read_checkpoint(args.checkpoint)["config"])
+        configs["checkpoint"] = ModelConfig.from_dict(read_checkpoint(args.model)["config"])
     rows = report(configs)
     print(format_table(rows))
     if "compact" in rows:

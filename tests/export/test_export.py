@@ -113,7 +113,7 @@ def test_cli_exports_tiny_real_model_with_lint_and_parity(tiny_checkpoint, tmp_p
     code = main(
         [
             "onnx",
-            "--checkpoint",
+            "--model",
             str(tiny_checkpoint),
             "--out",
             str(out),
@@ -136,14 +136,14 @@ def test_cli_parity_with_real_frames(tiny_checkpoint, tmp_path, nuscenes_root, c
     from easyocc.commands.export import main
 
     out = tmp_path / "tiny.onnx"
-    assert main(["onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--skip-parity"]) == 0
+    assert main(["onnx", "--model", str(tiny_checkpoint), "--out", str(out), "--skip-parity"]) == 0
     capsys.readouterr()
     code = main(
         [
             "parity",
-            "--checkpoint",
+            "--model",
             str(tiny_checkpoint),
-            "--onnx",
+            "--model",
             str(out),
             "--frames",
             "1",
@@ -166,7 +166,7 @@ def test_demo_model_exports_with_parity(tmp_path):
     from tests.conftest import NUSCENES_SCENE
 
     real = ["--data", str(NUSCENES_SCENE), "--real-frames", "1"] if (NUSCENES_SCENE / "v1.0-mini").is_dir() else []
-    argv = ["onnx", "--checkpoint", str(DEMO_CHECKPOINT), "--out", str(tmp_path / "demo.onnx"), "--frames", "1"]
+    argv = ["onnx", "--model", str(DEMO_CHECKPOINT), "--out", str(tmp_path / "demo.onnx"), "--frames", "1"]
     code = main([*argv, *real, "--json", str(tmp_path / "demo.json")])
     report = json.loads((tmp_path / "demo.json").read_text())
     assert code == 0 and report["lint"]["ok"] and report["parity"]["passed"]
@@ -181,11 +181,11 @@ def test_cli_torchscript_runs_in_the_runtime_and_equals_onnx(tiny_checkpoint, tm
     from easyocc.commands.export import main
 
     script, onnx_path = tmp_path / "tiny.ts", tmp_path / "tiny.onnx"
-    argv = ["--checkpoint", str(tiny_checkpoint), "--frames", "1", "--json", str(tmp_path / "ts.json")]
+    argv = ["--model", str(tiny_checkpoint), "--frames", "1", "--json", str(tmp_path / "ts.json")]
     assert main(["torchscript", *argv, "--out", str(script)]) == 0
     check = json.loads((tmp_path / "ts.json").read_text())["parity"]
     assert check["passed"] and check["agreement"] == 1.0 and check["max_confidence_diff"] < 1e-6
-    assert main(["onnx", "--checkpoint", str(tiny_checkpoint), "--out", str(onnx_path), "--skip-parity"]) == 0
+    assert main(["onnx", "--model", str(tiny_checkpoint), "--out", str(onnx_path), "--skip-parity"]) == 0
     with create_runner(script, "torch", threads=1) as torch_runner, create_runner(onnx_path) as ort_runner:
         assert torch_runner.manifest.to_dict() == ort_runner.manifest.to_dict()
         feed = synthetic_feeds(ort_runner.manifest, rig, 1, seed=5)[0]

@@ -164,9 +164,9 @@ def test_lint_cli_exit_codes(standin_onnx, tmp_path, capsys):
     from easyocc.commands.export import main
 
     result, _, _ = standin_onnx
-    assert main(["lint", str(result.path)]) == 0
+    assert main(["lint", "--model", str(result.path)]) == 0
     bad = tmp_path / "bad.onnx"
     onnx.save(grid_sample_model(5), str(bad))
-    assert main(["lint", str(bad), "--json", str(tmp_path / "lint.json")]) == 1
+    assert main(["lint", "--model", str(bad), "--json", str(tmp_path / "lint.json")]) == 1
     assert "5-D input" in capsys.readouterr().err
     assert (tmp_path / "lint.json").is_file()

@@ -193,7 +193,9 @@ def test_config_rejects_bad_values():
 def test_flops_report_compact_within_budget(capsys):
     from easyocc.training.model.config import variant
 
-    from easyocc.commands.report import COMPACT_BUDGET_GFLOPS, main, report
+    from easyocc.training.model.flops import COMPACT_BUDGET_GFLOPS, report
+
+    from easyocc.commands.report import main
 
     rows = report({"compact": variant("compact"), "paper": variant("paper")})
     assert rows["compact"]["input"] == "6x256x704"

@@ -59,8 +59,8 @@ def test_eval_cli_tables_json_and_images(world, tmp_path, capsys):
 
     train(load_config(TINY_YAML, overrides(world, tmp_path / "run", "optim.iters=1")), progress=False)
     shutil.copytree(Path(world) / "gts", tmp_path / "labels" / "gts")  # stands in for pseudo-labels
-    args = ["--checkpoint", str(tmp_path / "run" / "model.pt"), "--data", world, "--labels", str(tmp_path / "labels")]
-    args += ["--gt", world, "--split", "all", "--out", str(tmp_path / "eval.json"), "--vis", str(tmp_path / "vis")]
+    args = ["--model", str(tmp_path / "run" / "model.pt"), "--data", world, "--labels", str(tmp_path / "labels")]
+    args += ["--gt", world, "--split", "all", "--json", str(tmp_path / "eval.json"), "--vis", str(tmp_path / "vis")]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "mIoU (0-16)" in out and "mIoU* (15 classes)" in out and "full (4 frames)" in out
