@@ -17,14 +17,18 @@ from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.manifest import OUTPUT_SEMANTICS, Manifest
 
 
-def heldout_feeds(manifest: Manifest, data, stride: int, real: int, synthetic: int, rig=None) -> list[tuple]:
-    """`real` frames of `data` starting between the calibration frames (key frame stride // 2, or 1,
-    at the same stride), then `synthetic` frames with the rig's tables (default: nuScenes rig)."""
+def heldout_feeds(manifest: Manifest, data, options, real: int, synthetic: int, rig=None) -> list[tuple]:
+    """`real` frames of `data` that calibration (Int8Options `options`) did not see: between the
+    calibration key frames at the same stride, or after them at stride 1; then `synthetic` frames
+    with the rig's tables (default: nuScenes rig)."""
     from easyocc.export.feeds import dataset_feeds, synthetic_feeds
 
     pairs = []
     if real > 0:
-        start = max(1, stride // 2)
+        if options.stride >= 2:
+            start, stride = options.start + options.stride // 2, options.stride
+        else:
+            start, stride = options.start + options.frames, 1
         pairs += [("dataset", f) for f in dataset_feeds(manifest, data, count=real, stride=stride, start=start)]
     if synthetic > 0:
         from easyocc.calibration import default_rig
@@ -47,10 +51,10 @@ def check_int8(float_path, int8_path, feeds, min_agreement: float = 0.99, thread
     return report
 
 
-def score_runner(runner, data, scene: str, out_dir) -> dict:
+def score_runner(runner, data, scene: str, out_dir, rays: bool = True) -> dict:
     """Run `runner` on every key frame of `scene` in dataset `data`, save the predictions under
     `out_dir` (Occ3D layout) and score them against the scene's labels (percent: mIoU in the camera
-    mask, mIoU*, geometry IoU, RayIoU)."""
+    mask, mIoU*, geometry IoU, and RayIoU unless `rays` is False: it costs seconds per frame)."""
     from types import SimpleNamespace
 
     from easyocc.export.feeds import dataset_feeds
@@ -65,9 +69,9 @@ def score_runner(runner, data, scene: str, out_dir) -> dict:
     sink = Occ3DSink(out_dir)
     with runner:
         manifest = runner.manifest
-        first = dataset.samples().index(samples[0])
+        first = [s.token for s in dataset.samples()].index(samples[0].token)
         feeds = dataset_feeds(manifest, data, count=len(samples), start=first)
         for sample, feed in zip(samples, feeds, strict=True):
             semantics = np.asarray(runner.infer(feed)[OUTPUT_SEMANTICS], dtype=np.uint8)
             sink.write(SimpleNamespace(semantics=semantics, meta={"scene": scene, "sample_token": sample.token}))
-    return score_predictions(out_dir, data, scenes=[scene], grid=manifest.grid_spec)
+    return score_predictions(out_dir, data, scenes=[scene], grid=manifest.grid_spec, rays=rays)

@@ -48,13 +48,14 @@ REQUESTED = "kept by request"
 
 @dataclass(frozen=True)
 class Int8Options:
-    """frames: calibration frames (at least MIN_CALIBRATION_FRAMES); stride: take every stride-th
-    key frame of the dataset; method: minmax | percentile | entropy; keep: node-name prefixes kept
+    """frames: calibration frames (at least MIN_CALIBRATION_FRAMES); stride, start: take every
+    stride-th key frame of the dataset from key frame `start` on; method: minmax | percentile | entropy; keep: node-name prefixes kept
     in higher precision (e.g. '/model/head/classifier/'); fp16_modules: torch module names the FP16
     check flagged (`easyocc export fp16-check`), kept in higher precision."""
 
     frames: int = DEFAULT_CALIBRATION_FRAMES
     stride: int = 1
+    start: int = 0
     method: str = "minmax"
     keep: tuple[str, ...] = ()
     fp16_modules: tuple[str, ...] = ()
@@ -164,15 +165,16 @@ def check_calibration_set(manifest: Manifest, data) -> None:
         )
 
 
-def calibration_feeds(manifest: Manifest, data, frames: int, stride: int = 1) -> list[dict]:
+def calibration_feeds(manifest: Manifest, data, frames: int, stride: int = 1, start: int = 0) -> list[dict]:
     """`frames` real preprocessed feeds from dataset `data`; raises when it holds fewer."""
     from easyocc.export.feeds import dataset_feeds
 
     check_calibration_set(manifest, data)
-    feeds = list(dataset_feeds(manifest, data, count=frames, stride=stride))
+    feeds = list(dataset_feeds(manifest, data, count=frames, stride=stride, start=start))
     if len(feeds) < max(frames, MIN_CALIBRATION_FRAMES):
+        where = f"at stride {stride}" + (f" from key frame {start}" if start else "")
         raise EasyOccError(
-            f"calibration set {data} gives {len(feeds)} usable frame(s) at stride {stride}; "
+            f"calibration set {data} gives {len(feeds)} usable frame(s) {where}; "
             f"{max(frames, MIN_CALIBRATION_FRAMES)} are needed"
         )
     return feeds
@@ -189,7 +191,7 @@ def quantize_int8(onnx_path, data, out_path, options: Int8Options | None = None,
     if manifest.quantization is not None or is_quantized(onnx_path):
         raise EasyOccError(f"{onnx_path} is already quantized; quantize the float model it came from")
     kept = kept_out_nodes(onnx_path, options.keep, options.fp16_modules)
-    feeds = calibration_feeds(manifest, data, options.frames, options.stride)
+    feeds = calibration_feeds(manifest, data, options.frames, options.stride, options.start)
     if log:
         log(f"calibrating on {len(feeds)} frames of {data} ({options.method})")
     with tempfile.TemporaryDirectory(prefix="easyocc-int8-") as tmp:
@@ -199,7 +201,13 @@ def quantize_int8(onnx_path, data, out_path, options: Int8Options | None = None,
         tool=f"onnxruntime {onnxruntime.__version__} quantize_static (QDQ)",
         weights="int8 symmetric, per output channel",
         activations="int8 symmetric, per tensor; inputs of Conv only, outputs left in float",
-        calibration={"method": options.method, "frames": len(feeds), "stride": options.stride, "data": str(data)},
+        calibration={
+            "method": options.method,
+            "frames": len(feeds),
+            "stride": options.stride,
+            "start": options.start,
+            "data": str(data),
+        },
         quantized_nodes=count_quantized(model),
         kept_out={reason: names for reason, names in kept.items() if names},
         source_onnx_sha256=sha256_file(onnx_path),

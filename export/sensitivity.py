@@ -76,7 +76,7 @@ def sensitivity(onnx_path, data, eval_feeds, options: Int8Options | None = None,
     with tempfile.TemporaryDirectory(prefix="easyocc-int8-sens-") as tmp:
         tmp = Path(tmp)
         cache = tmp / "ranges.json"
-        feeds = calibration_feeds(manifest, data, options.frames, options.stride)
+        feeds = calibration_feeds(manifest, data, options.frames, options.stride, options.start)
         if log:
             log(f"calibrating once on {len(feeds)} frames; {len(groups)} layer groups")
         run_quantizer(onnx_path, tmp / "all.onnx", feeds, manifest, kept, options.method, cache)
@@ -119,6 +119,7 @@ def sensitivity(onnx_path, data, eval_feeds, options: Int8Options | None = None,
             "method": options.method,
             "frames": options.frames,
             "stride": options.stride,
+            "start": options.start,
             "data": str(data),
         },
         "eval_frames": {s: sum(f.source == s for f in full.frames) for s in sorted({f.source for f in full.frames})},

@@ -25,6 +25,7 @@ def add_int8_parser(sub) -> argparse.ArgumentParser:
         "--frames", type=int, default=DEFAULT_CALIBRATION_FRAMES, help="calibration frames (default 16, at least 8)"
     )
     int8.add_argument("--stride", type=int, default=2, help="every N-th key frame calibrates (default 2)")
+    int8.add_argument("--start", type=int, default=0, help="first calibration key frame (default 0)")
     int8.add_argument("--method", choices=tuple(CALIBRATION_METHODS), default="minmax", help="range calibration")
     int8.add_argument(
         "--keep", action="append", default=[], metavar="PREFIX", help="node-name prefix kept in float (repeatable)"
@@ -58,6 +59,7 @@ def cmd_int8(args) -> int:
     options = Int8Options(
         frames=args.frames,
         stride=args.stride,
+        start=args.start,
         method=args.method,
         keep=tuple(args.keep),
         fp16_modules=_flagged_modules(args.fp16_report),
@@ -72,7 +74,7 @@ def cmd_int8(args) -> int:
     lint = lint_model(result.path)
     for issue in lint.issues:
         _say(issue.line())
-    feeds = heldout_feeds(result.manifest, args.data, args.stride, args.eval_frames, args.synthetic_frames)
+    feeds = heldout_feeds(result.manifest, args.data, options, args.eval_frames, args.synthetic_frames)
     out = {"int8": result.to_dict(), "lint": lint.to_dict(), "agreement": None, "sensitivity": None}
     if feeds:
         report = check_int8(args.model, result.path, feeds, args.min_agreement, args.threads)

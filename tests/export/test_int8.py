@@ -91,7 +91,7 @@ def test_quantized_model_runs_and_agrees_with_float(quantized, nuscenes_root):
     from easyocc.export.lint import lint_model
 
     float_path, result = quantized
-    feeds = heldout_feeds(result.manifest, nuscenes_root, stride=5, real=2, synthetic=1)
+    feeds = heldout_feeds(result.manifest, nuscenes_root, CALIBRATION, real=2, synthetic=1)
     assert [source for source, _ in feeds] == ["dataset", "dataset", "synthetic"]
     report = check_int8(float_path, result.path, feeds, min_agreement=0.9, threads=1)
     assert report.passed and 0.9 <= report.agreement <= 1.0, report.summary()
@@ -218,3 +218,23 @@ def test_cli_writes_the_qdq_model_and_its_report(standin_onnx, nuscenes_root, tm
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "easyocc export: error: INT8 calibration needs at least 8 frames, 4 requested"
     )
+
+
+def test_score_runner_scores_saved_predictions(synth_root, tmp_path):
+    from easyocc.export.int8_check import score_runner
+    from easyocc.models import bundled_model
+    from easyocc.runtime.backends import create_runner
+    from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+
+    dataset = NuScenesDataset(synth_root)
+    scene = dataset.scene_names[0]
+    runner = create_runner(bundled_model(), "onnxruntime", threads=1, providers=["CPUExecutionProvider"])
+    scores = score_runner(runner, synth_root, scene, tmp_path / "pred", rays=False)
+    assert scores["frames"] == 3 and scores["scenes"] == [scene]
+    assert 0.0 < scores["miou"] < 100.0 and 0.0 < scores["geometry_iou"] < 100.0
+    saved = sorted((tmp_path / "pred" / scene).glob("*/labels.npz"))
+    assert [p.parent.name for p in saved] == sorted(dataset.sample_tokens(scene))
+    with np.load(saved[0]) as data:
+        assert data["semantics"].dtype == np.uint8 and data["semantics"].shape == (200, 200, 16)
+    with pytest.raises(EasyOccError, match=r"has no scene 'synth-9999'"):
+        score_runner(runner, synth_root, "synth-9999", tmp_path / "none")
