@@ -15,7 +15,7 @@ from easyocc.calibration import CameraRig
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.manifest import INPUT_IMAGES, Manifest
 from easyocc.runtime.contract.preprocess import read_image, resize_to_network
-from easyocc.runtime.contract.view_feed import view_transform_feed
+from easyocc.runtime.contract.view_feed import manifest_cache, view_transform_feed
 
 
 def synthetic_images(manifest: Manifest, seed: int) -> np.ndarray:
@@ -63,16 +63,13 @@ def dataset_feeds(
     samples = dataset.samples()[max(0, int(start)) :: max(1, int(stride))]
     if not samples:
         raise EasyOccError(f"dataset {root}: no samples")
-    produced, tables_cache = 0, {}
+    produced, tables = 0, manifest_cache(manifest)
     for sample in samples:
         if count is not None and produced >= count:
             return
         if any(name not in sample.cameras for name in manifest.camera_names):
             continue
-        rig = dataset.rig(sample)
-        key = tuple(np.round(cam.ego_T_cam, 6).tobytes() + np.round(cam.K, 6).tobytes() for cam in rig)
-        if key not in tables_cache:
-            tables_cache[key] = view_transform_feed(manifest, _rig_in_order(rig, manifest.camera_names))
+        feed = view_transform_feed(manifest, _rig_in_order(dataset.rig(sample), manifest.camera_names), cache=tables)
         images = np.stack(
             [
                 resize_to_network(read_image(sample.cameras[name].path), tuple(manifest.input_size))
@@ -80,7 +77,7 @@ def dataset_feeds(
             ]
         )
         produced += 1
-        yield {INPUT_IMAGES: images, **tables_cache[key]}
+        yield {INPUT_IMAGES: images, **feed}
     if produced == 0:
         raise EasyOccError(f"dataset {root}: no sample has all of the model's cameras {list(manifest.camera_names)}")
 

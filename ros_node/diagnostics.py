@@ -20,9 +20,9 @@ OK, WARN, ERROR = 0, 1, 2
 # spent in the runtime (OccupancyRuntime.process), and the rest (node overhead), which splits into the
 # wait before the worker takes the frame (hand-off, or the previous frame still being processed) and
 # the conversion and publication of the outputs.
-NODE_LATENCY, INFERENCE, OVERHEAD = "node_added", "runtime_process", "node_overhead"
+NODE_LATENCY, RUNTIME_PROCESS, OVERHEAD = "node_added", "runtime_process", "node_overhead"
 QUEUE_WAIT, PUBLISH = "queue_wait", "publish"
-SERIES = (NODE_LATENCY, INFERENCE, OVERHEAD, QUEUE_WAIT, PUBLISH)
+SERIES = (NODE_LATENCY, RUNTIME_PROCESS, OVERHEAD, QUEUE_WAIT, PUBLISH)
 RECENT_DROP_S = 5.0  # a bad-input drop keeps the pipeline status at WARN this long
 
 

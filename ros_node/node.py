@@ -21,11 +21,11 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from easyocc.ros_node import conversions, memory
 from easyocc.ros_node.diagnostics import (
-    INFERENCE,
     NODE_LATENCY,
     OVERHEAD,
     PUBLISH,
     QUEUE_WAIT,
+    RUNTIME_PROCESS,
     Health,
     diagnostic_array,
 )
@@ -344,7 +344,7 @@ class OccupancyNode(LifecycleNode):
         self.health.frame_done(
             {
                 NODE_LATENCY: added_ms,
-                INFERENCE: runtime_ms,
+                RUNTIME_PROCESS: runtime_ms,
                 OVERHEAD: added_ms - runtime_ms,
                 QUEUE_WAIT: 1e3 * (start - group.last_receipt_s),
                 PUBLISH: 1e3 * (published - done),

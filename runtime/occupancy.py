@@ -20,7 +20,7 @@ from easyocc.runtime.contract.frames import BACKEND_ERROR, FrameError, FrameSet
 from easyocc.runtime.contract.grid import GridSpec
 from easyocc.runtime.contract.manifest import INPUT_IMAGES, INPUT_VT_WEIGHTS, OUTPUT_CONFIDENCE, OUTPUT_SEMANTICS
 from easyocc.runtime.contract.preprocess import CameraPreprocessor
-from easyocc.runtime.contract.view_feed import view_transform_feed
+from easyocc.runtime.contract.view_feed import manifest_cache, view_transform_feed
 from easyocc.runtime.postprocess import (
     DEFAULT_Z_BAND_M,
     OccupiedVoxels,
@@ -128,12 +128,13 @@ class OccupancyRuntime:
         self.runner.activate()
         try:
             self.manifest = self.runner.manifest
-            self.grid = self.manifest.grid_spec
+            self.grid = self.manifest.grid
             if expected_grid is not None:
                 self.manifest.check_grid(expected_grid)
             self.rig = rig if rig is not None else default_rig()
             self.manifest.check_rig(self.rig.names)
-            self._tables: dict[tuple, dict] = {}
+            self._table_cache = manifest_cache(self.manifest)
+            self._tables: dict[tuple, dict] = {}  # missing cameras -> feed + masks derived from the cached tables
             self._static_key: tuple | None = None
             self._tables_for(())  # the complete rig's tables, built once
             n_cam = len(self.rig)
@@ -163,13 +164,11 @@ class OccupancyRuntime:
     # --- view-transform tables, once per rig and per set of missing cameras ---------------------
     def _tables_for(self, missing: tuple[int, ...]) -> dict:
         if missing not in self._tables:
-            if len(self._tables) >= 8:  # bounded: drop the oldest degraded set, keep the full rig's
+            if len(self._tables) >= self._table_cache.size:  # bounded: drop the oldest degraded set
                 self._tables.pop(next(k for k in self._tables if k))
-            feed = view_transform_feed(self.manifest, self.rig, missing)
+            feed = view_transform_feed(self.manifest, self.rig, missing, self._table_cache)
             spec = self.manifest.view_transform
-            observed = observed_mask(
-                feed[INPUT_VT_WEIGHTS], self.grid, int(spec.get("stride_xy", 1)), int(spec.get("stride_z", 1))
-            )
+            observed = observed_mask(feed[INPUT_VT_WEIGHTS], self.grid, spec.stride_xy, spec.stride_z)
             known = band_observed(observed, self.grid, self.z_band_m)
             self._tables[missing] = {"feed": feed, "observed": observed, "bev_known": known}
         return self._tables[missing]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,9 @@ import torch
 from easyocc.calibration import CameraRig, build_view_transform, resize_and_crop
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import write_json_atomic
+from easyocc.runtime.contract.manifest import ViewTransformSpec
 from easyocc.runtime.contract.preprocess import read_image, resize_to_network
+from easyocc.runtime.contract.view_feed import ViewTableCache
 from easyocc.runtime.dataset.labels import read_labels
 from easyocc.runtime.dataset.nuscenes import Sample, load_dataset
 from easyocc.runtime.dataset.splits import SceneSplit, resolve_split, split_scenes
@@ -100,7 +101,8 @@ class OccDataset(torch.utils.data.Dataset):
                 f"data: no sample of scenes {scenes[:3]}{'...' if len(scenes) > 3 else ''} in {self.data.root} "
                 f"has labels under {self.labels_root}/gts"
             )
-        self._tables: OrderedDict = OrderedDict()  # rig signature -> (uv, weights), small LRU
+        spec = ViewTransformSpec(self.config.stride_xy, self.config.stride_z, self.config.min_depth_m)
+        self._tables = ViewTableCache(self.grid, spec, size=8)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -147,19 +149,13 @@ class OccDataset(torch.utils.data.Dataset):
         return images, CameraRig(cameras)
 
     def tables(self, rig: CameraRig, cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """View-transform tables of a network-resolution rig, cached per rig."""
-        key = b"".join(c.K.tobytes() + c.ego_T_cam.tobytes() + c.dist.tobytes() for c in rig) if cache else None
-        if key is not None and key in self._tables:
-            self._tables.move_to_end(key)
-            return self._tables[key]
-        centres = self.grid.centres(self.config.stride_xy, self.config.stride_z)
-        built = build_view_transform(rig, centres, self.config.min_depth_m)
-        value = (built.uv_norm, built.weights)
-        if key is not None:
-            self._tables[key] = value
-            while len(self._tables) > 8:
-                self._tables.popitem(last=False)
-        return value
+        """View-transform tables of a network-resolution rig, through the runtime's view-table cache
+        (cache=False: built afresh, for rigs seen once such as scale-augmented ones)."""
+        if cache:
+            built = self._tables.tables(rig)
+        else:
+            built = build_view_transform(rig, self._tables.spec.centres(self.grid), self.config.min_depth_m)
+        return built.uv_norm, built.weights
 
     def __getitem__(self, key: int) -> dict:
         index, epoch = key % len(self.samples), key // len(self.samples)

@@ -157,13 +157,10 @@ def check_contract(manifest: Manifest, who: str) -> None:
     )
 
     manifest.check_classes()
-    grid = manifest.grid_spec
+    grid = manifest.grid
     n_cam = len(manifest.camera_names)
     width, height = manifest.input_size
-    stride_xy = int(manifest.view_transform.get("stride_xy", 1))
-    stride_z = int(manifest.view_transform.get("stride_z", 1))
-    x, y, z = grid.shape
-    n_cell = (x // stride_xy) * (y // stride_xy) * (z // stride_z)
+    n_cell = manifest.view_transform.num_cells(grid)
     expected_inputs = {
         INPUT_IMAGES: ("uint8", (n_cam, height, width, 3)),
         INPUT_VT_UV: ("float32", (n_cam, n_cell, 2)),

@@ -83,20 +83,70 @@ class QuantizationInfo:
 
 
 @dataclass(frozen=True)
+class ViewTransformSpec:
+    """How the view-transform tables are built from a rig (calibration.build_view_transform).
+
+    The tables sample the rig resized to the model's input size at the centres of the grid's cells
+    (grid.centres(stride_xy, stride_z)); a camera sees a cell when its z-depth exceeds min_depth_m.
+    """
+
+    stride_xy: int
+    """A cell spans stride_xy voxels in x and in y."""
+    stride_z: int
+    """A cell spans stride_z voxels in z."""
+    min_depth_m: float
+    """Cells nearer than this (camera z-depth, metres) get zero weight."""
+
+    def __post_init__(self):
+        for name in ("stride_xy", "stride_z"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or int(value) < 1:
+                raise EasyOccError(f"view transform: {name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if not float(self.min_depth_m) >= 0:
+            raise EasyOccError(f"view transform: min_depth_m must be >= 0, got {self.min_depth_m!r}")
+        object.__setattr__(self, "min_depth_m", float(self.min_depth_m))
+
+    def centres(self, grid: GridSpec):
+        """float [X/stride_xy, Y/stride_xy, Z/stride_z, 3] cell centres in the ego frame (metres)."""
+        return grid.centres(self.stride_xy, self.stride_z)
+
+    def num_cells(self, grid: GridSpec) -> int:
+        x, y, z = grid.shape
+        return (x // self.stride_xy) * (y // self.stride_xy) * (z // self.stride_z)
+
+    def to_dict(self) -> dict:
+        return {"stride_xy": self.stride_xy, "stride_z": self.stride_z, "min_depth_m": self.min_depth_m}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ViewTransformSpec:
+        """Every field required, no other: a manifest never falls back to a silent default."""
+        if not isinstance(data, dict):
+            raise EasyOccError(f"view transform: expected an object, got {type(data).__name__}")
+        expected = ("stride_xy", "stride_z", "min_depth_m")
+        missing, unknown = [k for k in expected if k not in data], sorted(set(data) - set(expected))
+        if missing or unknown:
+            raise EasyOccError(
+                f"view transform: missing fields {missing or 'none'}, unknown fields {unknown or 'none'}"
+            )
+        return cls(**data)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything a runtime must know to feed a model and to interpret its outputs.
 
-    grid: the output GridSpec as a dict; input_size: (width, height) of each network image;
-    view_transform: {'stride_xy', 'stride_z', 'min_depth_m'} used to build the tables from the rig
-    resized to input_size and grid.centres(stride_xy, stride_z).
+    grid: the output GridSpec; input_size: (width, height) of each network image; view_transform:
+    how the tables are built from the rig resized to input_size. Both may be given as dicts (their
+    JSON form); they are typed on construction.
     """
 
     model_name: str
     model_version: str
-    grid: dict
+    grid: GridSpec
     camera_names: tuple[str, ...]
     input_size: tuple[int, int]
-    view_transform: dict
+    view_transform: ViewTransformSpec
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     class_names: tuple[str, ...] = CLASS_NAMES
@@ -107,9 +157,18 @@ class Manifest:
     quantization: QuantizationInfo | None = None
     format: str = MANIFEST_FORMAT
 
+    def __post_init__(self):
+        if isinstance(self.grid, dict):
+            object.__setattr__(self, "grid", GridSpec.from_dict(self.grid))
+        if isinstance(self.view_transform, dict):
+            object.__setattr__(self, "view_transform", ViewTransformSpec.from_dict(self.view_transform))
+        if not isinstance(self.grid, GridSpec) or not isinstance(self.view_transform, ViewTransformSpec):
+            raise EasyOccError("manifest: grid must be a GridSpec and view_transform a ViewTransformSpec (or dicts)")
+
     @property
     def grid_spec(self) -> GridSpec:
-        return GridSpec.from_dict(self.grid)
+        """The grid (an alias of `grid`, kept for callers written when it was a dict)."""
+        return self.grid
 
     def input(self, name: str) -> TensorSpec:
         for spec in self.inputs:
@@ -119,6 +178,8 @@ class Manifest:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["grid"] = self.grid.to_dict()
+        data["view_transform"] = self.view_transform.to_dict()
         data["inputs"] = [spec.to_dict() for spec in self.inputs]
         data["outputs"] = [spec.to_dict() for spec in self.outputs]
         data["camera_names"] = list(self.camera_names)
@@ -142,10 +203,10 @@ class Manifest:
             return cls(
                 model_name=str(data["model_name"]),
                 model_version=str(data["model_version"]),
-                grid=dict(data["grid"]),
+                grid=GridSpec.from_dict(data["grid"]),
                 camera_names=tuple(data["camera_names"]),
                 input_size=tuple(int(v) for v in data["input_size"]),
-                view_transform=dict(data["view_transform"]),
+                view_transform=ViewTransformSpec.from_dict(data["view_transform"]),
                 inputs=tuple(TensorSpec.from_dict(d) for d in data["inputs"]),
                 outputs=tuple(TensorSpec.from_dict(d) for d in data["outputs"]),
                 class_names=tuple(data.get("class_names", CLASS_NAMES)),
@@ -184,7 +245,7 @@ class Manifest:
         raise EasyOccError(f"rig camera order {list(names)} differs from the model's {list(self.camera_names)}")
 
     def check_grid(self, grid: GridSpec) -> None:
-        mine = self.grid_spec
+        mine = self.grid
         if mine != grid:
             raise EasyOccError(f"grid differs: model has {mine.describe()}, runtime expects {grid.describe()}")
 
@@ -198,5 +259,5 @@ class Manifest:
         precision += f", {self.quantization.scheme}" if self.quantization else ""
         return (
             f"{self.model_name} {self.model_version}: {len(self.camera_names)} cams {width}x{height}, "
-            f"grid {self.grid_spec.describe()}{precision}"
+            f"grid {self.grid.describe()}{precision}"
         )

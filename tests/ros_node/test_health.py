@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from easyocc.ros_node.diagnostics import INFERENCE, NODE_LATENCY, Health
+from easyocc.ros_node.diagnostics import NODE_LATENCY, RUNTIME_PROCESS, Health
 from easyocc.runtime.contract.frames import CORRUPT_IMAGE, SUPERSEDED
 
 
@@ -21,7 +21,7 @@ def test_signature_changes_with_staleness_and_drops_not_with_latency():
     health.image_received("CAM_B")
     quiet = health.signature()
     assert quiet == ((), (), 0)
-    health.frame_done({NODE_LATENCY: 250.0, INFERENCE: 240.0})
+    health.frame_done({NODE_LATENCY: 250.0, RUNTIME_PROCESS: 240.0})
     assert health.signature() == quiet  # a new latency sample alone does not force a message
 
     clock.now += 1.5

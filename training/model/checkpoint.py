@@ -15,6 +15,7 @@ from easyocc.runtime.contract.manifest import (
     OUTPUT_SEMANTICS,
     Manifest,
     TensorSpec,
+    ViewTransformSpec,
 )
 from easyocc.training.model.config import ModelConfig
 from easyocc.training.model.network import EasyOccNet, build_model
@@ -69,10 +70,10 @@ def manifest_for(
     return Manifest(
         model_name=model_name or f"easyocc-{config.head}-{config.backbone}",
         model_version=model_version,
-        grid=config.grid_spec.to_dict(),
+        grid=config.grid,
         camera_names=tuple(config.camera_names),
         input_size=(width, height),
-        view_transform={"stride_xy": config.stride_xy, "stride_z": config.stride_z, "min_depth_m": config.min_depth_m},
+        view_transform=ViewTransformSpec(config.stride_xy, config.stride_z, config.min_depth_m),
         inputs=(
             TensorSpec(INPUT_IMAGES, "uint8", (cameras, height, width, 3)),
             TensorSpec(INPUT_VT_UV, "float32", (cameras, config.num_cells, 2)),

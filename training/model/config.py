@@ -32,8 +32,8 @@ class ModelConfig:
     """Width of the compact head's 2-D BEV encoder, or of the paper head's 3-D CNN."""
     bev_blocks: int = 2
     """Residual blocks per BEV encoder stage (two stages: full and half cell resolution)."""
-    grid: dict | None = None
-    """Output GridSpec as a dict (GridSpec.to_dict()); None means the Occ3D-nuScenes grid."""
+    grid: GridSpec = OCC3D_NUSCENES
+    """Output grid (in YAML and checkpoints its dict form, GridSpec.to_dict()); None means Occ3D-nuScenes."""
     input_size: tuple[int, int] = (704, 256)
     """(width, height) of every network image in pixels; both multiples of 32."""
     camera_names: tuple[str, ...] = NUSCENES_CAMERAS
@@ -52,7 +52,8 @@ class ModelConfig:
     """RGB std divided inside forward."""
 
     def __post_init__(self):
-        object.__setattr__(self, "grid", GridSpec.from_dict(self.grid or OCC3D_NUSCENES.to_dict()).to_dict())
+        if not isinstance(self.grid, GridSpec):
+            object.__setattr__(self, "grid", GridSpec.from_dict(self.grid) if self.grid else OCC3D_NUSCENES)
         for name in ("input_size", "camera_names", "pixel_mean", "pixel_std"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
@@ -72,7 +73,8 @@ class ModelConfig:
 
     @property
     def grid_spec(self) -> GridSpec:
-        return GridSpec.from_dict(self.grid)
+        """The grid (an alias of `grid`, kept for callers written when it was a dict)."""
+        return self.grid
 
     @property
     def cell_shape(self) -> tuple[int, int, int]:
@@ -87,6 +89,7 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["grid"] = self.grid.to_dict()
         for key, value in data.items():
             if isinstance(value, tuple):
                 data[key] = list(value)
