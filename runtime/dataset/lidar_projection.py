@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from easyocc.calibration import CameraRig, invert_transform, transform_points
@@ -50,3 +51,36 @@ def project_lidar(
             )
         )
     return projections
+
+
+def write_overlay_check(
+    data, scene, sample_index: int, out, motion_compensation: bool = True, max_depth: float = 50.0
+) -> dict:
+    """Project one key frame's lidar sweep into every camera, write the mosaic PNG to `out` (atomically)
+    and return {camera: fraction of the lidar points inside its image}: `easyocc calib check`."""
+    import cv2
+    from easyocc.calibration.overlay import depth_colours, draw_points, label_image, mosaic
+    from easyocc.runtime.contract.fileio import atomic_path
+
+    dataset = NuScenesDataset(data)
+    scene = scene or dataset.scene_names[0]
+    samples = dataset.samples(scene)
+    if not 0 <= sample_index < len(samples):
+        raise EasyOccError(f"scene {scene} has {len(samples)} key frames; --sample {sample_index} is out of range")
+    sample = samples[sample_index]
+    tiles, fractions = [], {}
+    for projection in project_lidar(dataset, sample, motion_compensation=motion_compensation):
+        image = cv2.imread(str(sample.cameras[projection.camera].path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise EasyOccError(f"image not readable: {sample.cameras[projection.camera].path}")
+        radius = max(1, image.shape[1] // 500)
+        image = draw_points(image, projection.uv, depth_colours(projection.depth_m, max_depth), radius)
+        tiles.append(label_image(image, f"{projection.camera}  {100 * projection.fraction_in_image:.1f}% of points"))
+        fractions[projection.camera] = projection.fraction_in_image
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        ok, encoded = cv2.imencode(".png", mosaic(tiles))
+        if not ok:
+            raise EasyOccError("could not encode the overlay PNG")
+        tmp.write_bytes(encoded.tobytes())
+    return fractions
