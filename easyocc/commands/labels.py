@@ -26,7 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--depth",
-        help="ground-truth, simulated-low, simulated-high, lidar (default), metric3d, depth-anything, aligned-<name>",
+        help="ground-truth, simulated-low, simulated-high, lidar (default), metric3d, depth-anything, aligned-<name>"
+        " (relative: aligned-simulated-relative-low|high, aligned-lidar-relative)",
+    )
+    parser.add_argument(
+        "--anchor",
+        choices=("none", "lidar"),
+        help="metric anchor of aligned-<name> depth: none (default; camera-only, no lidar read) or lidar",
     )
     parser.add_argument(
         "--models", help="folder of local model folders: grounding-dino/, sam/, metric3d/, depth-anything/"
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "frames": args.frames,
         "segmenter": args.segmenter,
         "depth": args.depth,
+        "anchor": args.anchor,
         "models": args.models,
         "vocabulary": args.vocabulary,
         "cache": args.cache,
@@ -76,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = run_labels(config, progress=not args.quiet)
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}, indent=2))
+    if summary.get("depth"):
+        from easyocc.training.pseudo.evaluate import depth_table
+
+        print(depth_table(summary["depth"]))
     if summary["failed"]:
         print(
             f"easyocc labels: {summary['failed']} sample(s) skipped; reasons in the log and summary_rank{summary['rank']}.json",

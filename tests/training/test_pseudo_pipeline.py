@@ -113,14 +113,18 @@ def test_missing_image_is_a_named_failure_and_past_frames_are_dropped(small_synt
 
 
 def test_relative_depth_alignment_recovers_scale_and_shift(small_synth):
+    """A relative model's disparity x = 7 (1/z - 0.01): the fit in disparity space recovers
+    1/z = x / 7 + 0.01 with lidar and, camera-only, from the ground and photometry."""
     from easyocc.training.pseudo.align import AlignedDepth
     from easyocc.training.pseudo.providers import ImageView
     from easyocc.training.pseudo.simulated import SimulatedDepth
 
     class Relative(SimulatedDepth):
+        relative = True
+
         def estimate(self, image_rgb, view):
             depth = super().estimate(image_rgb, view)
-            return np.where(depth > 0, (depth - 1.0) / 7.0, 0).astype(np.float32)  # truth = 7 r + 1
+            return np.where(depth > 0, 7.0 * (1.0 / np.maximum(depth, 1e-6) - 0.01), -0.07).astype(np.float32)
 
     dataset = NuScenesDataset(small_synth)
     sample = dataset.samples()[1]
@@ -128,11 +132,12 @@ def test_relative_depth_alignment_recovers_scale_and_shift(small_synth):
     from easyocc.runtime.contract.preprocess import read_image
 
     image = read_image(view.path)
-    for use_lidar, tolerance in ((True, 0.05), (False, 0.25)):
-        aligned = AlignedDepth(Relative(noise="none"), use_lidar=use_lidar, iterations=25, width=96)
+    x_at_36 = 7.0 * (1 / 36 - 0.01)
+    for anchor, tolerance in (("lidar", 0.02), ("none", 0.10)):
+        aligned = AlignedDepth(Relative(noise="none"), anchor=anchor)
         aligned.estimate(image, view)
-        scale, shift = aligned.last_fit
-        assert abs(scale * 5 + shift - 36.0) / 36.0 < tolerance  # the depth at r = 5 (36 m)
+        fit = aligned.last_fit
+        assert abs(1 / (fit.scale * x_at_36 + fit.shift) - 36.0) / 36.0 < tolerance, (anchor, fit)
 
 
 def test_config_from_dict_round_trips():

@@ -71,3 +71,52 @@ def next_frame_lidar_fraction(
         "fraction_within_1_voxel": float(near.mean()) if count else float("nan"),
         "points": count,
     }
+
+
+class DepthQuality:
+    """Per-camera depth error against the image's own lidar (projected, motion-compensated):
+    abs_rel = mean |d - d*| / d*, delta1 = fraction with max(d / d*, d* / d) < 1.25, over lidar
+    returns within `max_depth_m`; coverage = fraction of those returns where the depth map has a value
+    (the others are not in abs_rel)."""
+
+    def __init__(self, max_depth_m: float = 80.0):
+        self.max_depth_m = float(max_depth_m)
+        self._sums: dict[str, np.ndarray] = {}
+
+    def update(self, view, depth_m: np.ndarray) -> None:
+        """view: providers.ImageView of a sample with lidar; depth_m: float [H, W] m, 0 = none."""
+        from easyocc.training.pseudo.lidar_boxes import LidarDepth
+
+        if view.sample.lidar is None:
+            return
+        lidar = LidarDepth().estimate(None, view)
+        returns = (lidar > 0) & (lidar <= self.max_depth_m)
+        truth, predicted = lidar[returns].astype(np.float64), depth_m[returns].astype(np.float64)
+        has = predicted > 0
+        truth, predicted = truth[has], predicted[has]
+        ratio = np.maximum(predicted / truth, truth / np.maximum(predicted, 1e-9))
+        sums = self._sums.setdefault(view.channel, np.zeros(5))
+        sums += [(np.abs(predicted - truth) / truth).sum(), (ratio < 1.25).sum(), len(truth), int(returns.sum()), 1]
+
+    def results(self) -> dict:
+        """{camera: {abs_rel, delta1, coverage, returns, images}}."""
+        out = {}
+        for channel, (abs_rel, delta1, used, total, images) in self._sums.items():
+            out[channel] = {
+                "abs_rel": abs_rel / used if used else float("nan"),
+                "delta1": delta1 / used if used else float("nan"),
+                "coverage": used / total if total else float("nan"),
+                "returns": int(used),
+                "images": int(images),
+            }
+        return out
+
+
+def depth_table(depth: dict) -> str:
+    """The per-camera depth errors of `DepthQuality.results()` as a text table."""
+    lines = [f"{'camera':<16} {'abs_rel':>8} {'delta1':>8} {'coverage':>9} {'returns':>8}"]
+    for channel, row in depth.items():
+        lines.append(
+            f"{channel:<16} {row['abs_rel']:>8.4f} {row['delta1']:>8.4f} {row['coverage']:>9.4f} {row['returns']:>8d}"
+        )
+    return "\n".join(lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -113,7 +114,12 @@ class PseudoLabeler:
         config: PseudoLabelConfig = PseudoLabelConfig(),
         cache: ProviderCache | None = None,
         frame_cache_size: int | None = None,
+        depth_observer=None,
+        read_lidar: bool = True,
     ):
+        """depth_observer(view, depth_m): called with every camera's depth map as its frame is lifted
+        (the depth evaluation of `easyocc labels --evaluate`). read_lidar False (camera-only labels):
+        mask_lidar is the camera mask, and no lidar file is opened."""
         self.dataset = dataset
         self.segmenter = segmenter
         self.depth = depth
@@ -121,6 +127,12 @@ class PseudoLabeler:
         self.cache = cache or ProviderCache(None)
         self._clouds: OrderedDict[str, FrameCloud] = OrderedDict()
         self._cache_size = frame_cache_size if frame_cache_size is not None else config.past_frames + 2
+        self.depth_observer = depth_observer
+        self.read_lidar = read_lidar
+        if hasattr(depth, "segmenter_key"):  # the alignment reads the segmentation: part of its cache key
+            depth.segmenter_key = segmenter.cache_key()
+        self.provider_seconds = 0.0
+        """Time inside the providers (segmenter, depth and its alignment), cache reads included."""
 
     # ----- per frame
     def frame_cloud(self, sample: Sample) -> FrameCloud:
@@ -133,14 +145,19 @@ class PseudoLabeler:
         for camera in rig:
             frame = sample.cameras[camera.name]
             view = ImageView(self.dataset, sample, camera.name, frame, camera)
+            start = time.perf_counter()
             try:
                 loader = _ImageLoader(view)
                 segmentation = self.cache.segment(self.segmenter, loader, view)
+                view = dataclasses.replace(view, segmentation=segmentation)
                 depth_m = self.cache.depth(self.depth, loader, view)
             except Exception as exc:  # noqa: BLE001 - any provider error becomes a named, skippable failure
                 text = str(exc).splitlines()[0] if str(exc) else ""
                 message = text if isinstance(exc, EasyOccError) else f"{type(exc).__name__}: {text}"
                 raise ProviderError(f"sample {sample.token} image {frame.path.name}: {message}") from exc
+            self.provider_seconds += time.perf_counter() - start
+            if self.depth_observer is not None:
+                self.depth_observer(view, depth_m)
             parts.append(
                 lift_image(
                     depth_m,
@@ -194,7 +211,8 @@ class PseudoLabeler:
             ray_ends = ray_origins + (1 - self.config.free_margin) * (ray_ends - ray_origins)
         free = free_space(ray_origins, ray_ends, grid) & ~guard_band(occupied, self.config.free_guard_voxels)
         mask_camera = occupied | free
-        mask_lidar = lidar_mask(self.dataset, key, grid) if key.lidar is not None else mask_camera
+        use_lidar = self.read_lidar and key.lidar is not None
+        mask_lidar = lidar_mask(self.dataset, key, grid) if use_lidar else mask_camera
         labels = OccLabels(semantics, mask_lidar.astype(np.uint8), mask_camera.astype(np.uint8)).validate(grid)
         info = {
             "frames_used": len(clouds),

@@ -29,6 +29,9 @@ class ImageView:
     channel: str
     frame: SensorFrame
     camera: Camera
+    segmentation: Segmentation | None = None
+    """This image's segmentation when the depth estimator runs after the segmenter (the alignment's
+    ground cue reads it)."""
 
     @property
     def path(self):
@@ -105,6 +108,8 @@ SKY = FREE
 
 SEGMENTERS = ("ground-truth", "simulated-low", "simulated-high", "boxes", "grounded-sam")
 DEPTHS = ("ground-truth", "simulated-low", "simulated-high", "lidar", "metric3d", "depth-anything")
+RELATIVE_DEPTHS = ("simulated-relative-low", "simulated-relative-high", "lidar-relative")
+"""Relative (disparity) stand-ins: only usable as aligned-<name>."""
 
 
 def build_segmenter(name: str, models_dir=None, vocabulary=None, seed: int = 0) -> Segmenter:
@@ -126,12 +131,31 @@ def build_segmenter(name: str, models_dir=None, vocabulary=None, seed: int = 0) 
     raise EasyOccError(f"unknown segmenter '{name}'; known: {', '.join(SEGMENTERS)}")
 
 
-def build_depth(name: str, models_dir=None, seed: int = 0) -> DepthEstimator:
-    """A depth estimator by CLI name (see DEPTHS); 'aligned-<name>' wraps a relative one (align.py)."""
+def build_depth(name: str, models_dir=None, seed: int = 0, anchor: str = "none") -> DepthEstimator:
+    """A depth estimator by CLI name (see DEPTHS, RELATIVE_DEPTHS); 'aligned-<name>' wraps one in the
+    metric alignment (align.py; `anchor` 'none' or 'lidar'). A relative model without 'aligned-' is
+    refused: its output is disparity up to scale and shift, not metres."""
     if name.startswith("aligned-"):
         from easyocc.training.pseudo.align import AlignedDepth
 
-        return AlignedDepth(build_depth(name[len("aligned-") :], models_dir, seed))
+        return AlignedDepth(_build_base(name[len("aligned-") :], models_dir, seed), anchor)
+    depth = _build_base(name, models_dir, seed)
+    if getattr(depth, "relative", False):
+        raise EasyOccError(
+            f"depth '{name}' is relative (disparity up to scale and shift, not metres); use --depth aligned-{name}"
+        )
+    return depth
+
+
+def _build_base(name: str, models_dir, seed: int) -> DepthEstimator:
+    if name in RELATIVE_DEPTHS:
+        if name == "lidar-relative":
+            from easyocc.training.pseudo.relative import LidarRelativeDepth
+
+            return LidarRelativeDepth(seed=seed)
+        from easyocc.training.pseudo.simulated import SimulatedRelativeDepth
+
+        return SimulatedRelativeDepth(noise=name.split("-")[-1], seed=seed)
     if name in ("ground-truth", "simulated-low", "simulated-high"):
         from easyocc.training.pseudo.simulated import SimulatedDepth
 
@@ -148,7 +172,9 @@ def build_depth(name: str, models_dir=None, seed: int = 0) -> DepthEstimator:
         from easyocc.training.pseudo.metric_depth import DepthAnything
 
         return DepthAnything(_model_folder(models_dir, "depth-anything"))
-    raise EasyOccError(f"unknown depth estimator '{name}'; known: {', '.join(DEPTHS)} or aligned-<name>")
+    raise EasyOccError(
+        f"unknown depth estimator '{name}'; known: {', '.join(DEPTHS + RELATIVE_DEPTHS)} or aligned-<name>"
+    )
 
 
 def _model_folder(models_dir, name: str):

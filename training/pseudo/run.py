@@ -44,6 +44,9 @@ class LabelsConfig:
     """ground-truth, simulated-low, simulated-high, boxes or grounded-sam."""
     depth: str = "lidar"
     """ground-truth, simulated-low, simulated-high, lidar, metric3d, depth-anything or aligned-<name>."""
+    anchor: str = "none"
+    """Metric anchor of aligned-<name> depth: 'none' (camera-only: no lidar read; lidar serves only
+    `evaluate`) or 'lidar' (fit to the key frame's projected lidar)."""
     scenes: tuple[str, ...] = ()
     """Only these scenes (empty = every scene of the dataset, or of `split`)."""
     split: str = setting("", choices=("", *OFFICIAL_SPLITS))
@@ -107,6 +110,7 @@ def _check_settings(job: LabelsConfig, out: Path, rank: int) -> None:
         "data": str(Path(job.data).resolve()),
         "segmenter": job.segmenter,
         "depth": job.depth,
+        "anchor": job.anchor,
         "seed": job.seed,
         "config": job.pseudo.to_dict(),
     }
@@ -122,12 +126,20 @@ def _check_settings(job: LabelsConfig, out: Path, rank: int) -> None:
         write_json_atomic(run_file, settings)
 
 
+def depth_reads_lidar(depth: str, anchor: str) -> bool:
+    """Whether this depth choice reads lidar while labelling: lidar depth, the lidar-relative
+    stand-in (lidar stands in for a relative model's output), or an aligned depth anchored to lidar."""
+    base = depth[len("aligned-") :] if depth.startswith("aligned-") else depth
+    return base in ("lidar", "lidar-relative") or (depth.startswith("aligned-") and anchor == "lidar")
+
+
 def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
     """Label every (selected) key frame of `job.data` into `job.out`; the summary of this rank."""
     from easyocc.runtime.dataset.labels import write_labels
     from easyocc.runtime.dataset.nuscenes import NuScenesDataset
+    from easyocc.training.pseudo.align import ANCHORS
     from easyocc.training.pseudo.cache import ProviderCache
-    from easyocc.training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
+    from easyocc.training.pseudo.evaluate import DepthQuality, LabelQuality, next_frame_lidar_fraction
     from easyocc.training.pseudo.pipeline import PseudoLabeler
     from easyocc.training.pseudo.providers import build_depth, build_segmenter
     from tqdm import tqdm
@@ -140,9 +152,23 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
     rank, world, group = _distributed()
     _check_settings(job, out, rank)
     segmenter = build_segmenter(job.segmenter, job.models or None, job.vocabulary or None, seed=job.seed)
-    depth = build_depth(job.depth, job.models or None, seed=job.seed)
+    if job.anchor not in ANCHORS:
+        raise EasyOccError(f"unknown anchor '{job.anchor}'; known: {', '.join(ANCHORS)}")
+    if job.anchor == "lidar" and not job.depth.startswith("aligned-"):
+        raise EasyOccError(f"--anchor lidar applies to aligned-<name> depth only, not '{job.depth}'")
+    depth = build_depth(job.depth, job.models or None, seed=job.seed, anchor=job.anchor)
     cache = ProviderCache((job.cache or out / "cache") if job.use_cache else None)
-    labeler = PseudoLabeler(dataset, segmenter, depth, config, cache)
+    depth_quality = DepthQuality() if job.evaluate else None
+    labeler = PseudoLabeler(
+        dataset,
+        segmenter,
+        depth,
+        config,
+        cache,
+        depth_observer=depth_quality.update if depth_quality else None,
+        read_lidar=depth_reads_lidar(job.depth, job.anchor),
+    )
+    stage_seconds = []
 
     work = []
     scenes = job.scenes or (scenes_in_split(dataset.scene_names, job.split) if job.split else dataset.scene_names)
@@ -165,9 +191,10 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
             counts["skipped_finished"] += 1
             continue
         try:
-            start = time.perf_counter()
+            start, providers = time.perf_counter(), labeler.provider_seconds
             labels, info = labeler.label(samples, index)
             timings.append(time.perf_counter() - start)
+            stage_seconds.append(timings[-1] - (labeler.provider_seconds - providers))
         except EasyOccError as exc:
             log.warning("skipped sample %s (%s #%d): %s", sample.token, sample.scene_name, index, exc)
             failures.append({"sample": sample.token, "reason": str(exc)})
@@ -195,9 +222,19 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
         "provider_seconds": {kind: round(seconds, 3) for kind, seconds in cache.seconds.items()},
         "wall_seconds": round(time.perf_counter() - started, 3),
     }
+    summary.update(anchor=job.anchor, depth_reads_lidar=depth_reads_lidar(job.depth, job.anchor))
     if timings:
         summary["seconds_per_sample"] = sum(timings) / len(timings)
+        summary["stage3_seconds_per_sample"] = sum(stage_seconds) / len(stage_seconds)
+    if getattr(depth, "images", 0):
+        summary["alignment"] = {
+            "seconds_per_image": depth.seconds / depth.images,
+            "images": depth.images,
+            "cues": {f"{channel}:{cue}": n for (channel, cue), n in sorted(depth.cues.items())},
+        }
     if job.evaluate:
+        if depth_quality.results():
+            summary["depth"] = depth_quality.results()
         if quality.metric.frames:
             summary["quality"] = quality.results()
         if lidar_fractions:

@@ -128,6 +128,24 @@ class SimulatedDepth(DepthEstimator):
         return np.where(valid, out, 0).astype(np.float32)
 
 
+class SimulatedRelativeDepth(SimulatedDepth):
+    """The relative mode: `SimulatedDepth`'s corrupted depth (edge bleeding, smooth error, noise) as a
+    relative model outputs it, affine-invariant disparity with a seeded per-image scale and shift
+    (`relative.scramble_disparity`); sky is inverse depth 0. Needs `aligned-`."""
+
+    relative = True
+
+    def __init__(self, noise: str = "low", seed: int = 0):
+        super().__init__(noise, seed)
+        self.name = f"simulated-relative-{noise}"
+
+    def estimate(self, image_rgb: np.ndarray, view: ImageView) -> np.ndarray:
+        from easyocc.training.pseudo.relative import image_rng, scramble_disparity
+
+        depth = super().estimate(image_rgb, view)
+        return scramble_disparity(depth, image_rng(self.seed, view, "simulated-relative"))[0]
+
+
 def _bleed_edges(depth: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
     """Blend depth across discontinuities: pixels within `width` of a jump take a local mean."""
     log_depth = np.log(np.where(valid, depth, 1.0))
