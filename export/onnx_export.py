@@ -58,10 +58,9 @@ def to_onnx_proto(model, manifest: Manifest, opset: int = OPSET):
     """Trace the deploy-wrapped `model` to an ONNX ModelProto with the manifest's tensor names."""
     import onnx
     import torch
-    from easyocc.export.wrapper import DeployWrapper
+    from easyocc.export.wrapper import wrapper_for
 
-    wrapper = model if isinstance(model, DeployWrapper) else DeployWrapper(model, len(manifest.class_names))
-    wrapper = wrapper.eval()
+    wrapper = wrapper_for(model, manifest).eval()
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer warnings

@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--min-agreement", type=float, default=0.999, help="class agreement required (0.999)")
     onnx.add_argument("--model-version", default="0", help="version string stored in the manifest")
     onnx.add_argument("--training-data", default="unspecified", help="training data description for the manifest")
+    onnx.add_argument(
+        "--resize-in-graph",
+        action="store_true",
+        help="images in at the rig's camera resolution, resized inside the graph (parity vs the CPU resize on --data)",
+    )
 
     script = sub.add_parser("torchscript", help="checkpoint -> TorchScript for the runtime's torch backend")
     _model_args(script)
@@ -152,6 +157,8 @@ def cmd_onnx(args) -> int:
 
     model, manifest, rig = _load(args)
     _say(f"exporting {manifest.summary()}")
+    if args.resize_in_graph:
+        return _onnx_in_graph_resize(args, model, manifest, rig)
     result = export_onnx(model, manifest, args.out, simplified=not args.no_simplify)
     _say(f"wrote {result.path} ({result.nodes} nodes, sha256 {result.sha256[:12]})")
     lint = lint_model(result.path)
@@ -166,6 +173,31 @@ def cmd_onnx(args) -> int:
         raise EasyOccError(
             f"parity failed: class agreement {100 * out['parity']['worst_frame_agreement']:.4f} % "
             f"< {100 * args.min_agreement:.2f} % (ONNX kept at {result.path} for inspection)"
+        )
+    return 0
+
+
+def _onnx_in_graph_resize(args, model, manifest, rig) -> int:
+    from easyocc.export.in_graph_resize import export_in_graph_resize
+    from easyocc.export.lint import lint_model
+
+    if args.no_simplify:
+        raise EasyOccError("--resize-in-graph exports simplified models only; drop --no-simplify")
+    data = None if args.skip_parity else args.data
+    if data is None and not args.skip_parity:
+        raise EasyOccError("--resize-in-graph checks parity on real frames: give --data DATASET (or --skip-parity)")
+    result, parity = export_in_graph_resize(model, manifest, rig, args.out, data, args.real_frames, args.min_agreement)
+    _say(f"wrote {result.path} ({result.nodes} nodes, sha256 {result.sha256[:12]})")
+    lint = lint_model(result.path)
+    if parity is not None:
+        _say(parity.summary())
+    out = {"export": result.to_dict(), "lint": lint.to_dict(), "resize_parity": parity and parity.to_dict()}
+    _emit(out, args.json_path)
+    lint.raise_for_errors()
+    if parity is not None and not parity.passed:
+        raise EasyOccError(
+            f"in-graph resize parity failed: class agreement {100 * parity.worst:.4f} % < "
+            f"{100 * args.min_agreement:.2f} % (ONNX kept at {result.path} for inspection)"
         )
     return 0
 

@@ -161,8 +161,14 @@ def check_contract(manifest: Manifest, who: str) -> None:
     n_cam = len(manifest.camera_names)
     width, height = manifest.input_size
     n_cell = manifest.view_transform.num_cells(grid)
+    # Images at the network size, or, for a model that resizes inside its graph (export
+    # --resize-in-graph), at the cameras' resolution: at least the network size on both axes.
+    image_height, image_width = height, width
+    images = next((s for s in manifest.inputs if s.name == INPUT_IMAGES), None)
+    if images is not None and len(images.shape) == 4 and images.shape[1] >= height and images.shape[2] >= width:
+        image_height, image_width = int(images.shape[1]), int(images.shape[2])
     expected_inputs = {
-        INPUT_IMAGES: ("uint8", (n_cam, height, width, 3)),
+        INPUT_IMAGES: ("uint8", (n_cam, image_height, image_width, 3)),
         INPUT_VT_UV: ("float32", (n_cam, n_cell, 2)),
         INPUT_VT_WEIGHTS: ("float32", (n_cam, n_cell)),
     }
