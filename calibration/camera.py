@@ -147,9 +147,6 @@ class Camera:
             K[1, 2] -= y0
         return Camera(self.name, K, width, height, self.ego_T_cam, self.dist)
 
-    def with_extrinsics(self, ego_T_cam: np.ndarray) -> Camera:
-        return Camera(self.name, self.K, self.width, self.height, ego_T_cam, self.dist)
-
     def to_dict(self) -> dict:
         return {
             "name": self.name,

@@ -357,10 +357,3 @@ def _check_qdq_node(node, label: str, types: dict, initializers: dict, producer:
     axis = _attribute(node, "axis")
     if scale is not None and len(scale.dims) == 1 and scale.dims[0] > 1 and axis not in (0, None):
         yield "error", label, node.op_type, f"per-channel scale on axis {axis}; TensorRT needs axis 0 for weights"
-
-
-def lint_or_raise(model_or_path, versions=ALL_VERSIONS) -> LintReport:
-    """lint_model, raising EasyOccError on the first error; returns the report (warnings) otherwise."""
-    report = lint_model(model_or_path, versions)
-    report.raise_for_errors()
-    return report

@@ -13,7 +13,6 @@ cuda-python are imported only in `activate`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -267,8 +266,3 @@ class TensorRTRunner(Runner):
         engine = self.manifest.engine if self.manifest else None
         precision = f" {engine.precision}" if engine else ""
         return f"tensorrt{precision} ({self.api} API{', CUDA graph' if self.cuda_graph else ''})"
-
-
-def read_engine_manifest_json(path) -> dict:
-    """The raw sidecar JSON of an engine (for tools that print it)."""
-    return json.loads(sidecar_path(path).read_text())

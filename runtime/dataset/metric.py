@@ -38,10 +38,6 @@ class OccMetric:
         )
         self.frames += 1
 
-    def merge(self, other: OccMetric) -> None:
-        self.confusion += other.confusion
-        self.frames += other.frames
-
     def per_class_iou(self) -> np.ndarray:
         """[num_classes] IoU in percent, NaN where a class is in neither prediction nor label."""
         tp = np.diag(self.confusion).astype(np.float64)
