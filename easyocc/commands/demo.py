@@ -42,7 +42,7 @@ def generate_scene(folder: Path, frames: int) -> Path:
         "--seed",
         str(SYNTH_SEED),
     ]
-    print("generating a synthetic scene: " + " ".join(command[2:]))
+    print("generating a synthetic scene: " + " ".join(command[2:]), file=sys.stderr)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]
