@@ -78,7 +78,7 @@ def test_two_gloo_processes_label_disjoint_shards_with_one_cache_and_one_summary
     assert merged["cache_misses"] == sum(r["cache_misses"] for r in ranks)
     assert merged["shards"] == [r["shard"] for r in ranks]
     stages = merged["stage_seconds_per_key_frame"]
-    assert stages["segmenter"] > 0 and stages["depth"] > 0 and stages["3d_stage"] > 0
+    assert stages["segmenter"] > 0 and stages["depth"] > 0 and stages["cache_io"] > 0 and stages["3d_stage"] > 0
     assert merged["seconds_per_key_frame"] == pytest.approx(sum(stages.values()), abs=1e-3)
     assert merged["key_frames_per_hour_per_process"] == pytest.approx(3600 / merged["seconds_per_key_frame"], rel=1e-2)
     # the all-reduced totals each rank returned agree with the merged file
@@ -111,7 +111,7 @@ def test_array_tasks_without_a_process_group_merge_as_they_finish(world, tmp_pat
 def test_merge_sums_counts_and_derives_throughput():
     summaries = [
         {"rank": 1, "labelled": 3, "skipped_finished": 1, "failed": 1, "failures": [{"sample": "b"}], "cache_hits": 4,
-         "cache_misses": 8, "label_seconds": 9.0, "provider_seconds": {"segment": 3.0, "depth": 1.5},
+         "cache_misses": 8, "label_seconds": 9.0, "provider_seconds": {"segment": 3.0, "depth": 1.5, "cache_io": 0.5},
          "wall_seconds": 10.0, "shard": {"rank": 1, "start": 5, "stop": 10}},
         {"rank": 0, "labelled": 2, "skipped_finished": 0, "failed": 0, "failures": [], "cache_hits": 0,
          "cache_misses": 12, "label_seconds": 6.0, "provider_seconds": {"segment": 2.0, "depth": 1.0},
@@ -123,7 +123,8 @@ def test_merge_sums_counts_and_derives_throughput():
     assert (merged["cache_hits"], merged["cache_misses"]) == (4, 20)
     assert merged["failures"] == [{"sample": "b"}] and [s["rank"] for s in merged["shards"]] == [0, 1]
     assert merged["seconds_per_key_frame"] == 3.0
-    assert merged["stage_seconds_per_key_frame"] == {"segmenter": 1.0, "depth": 0.5, "3d_stage": 1.5}
+    # rank 0 reported no cache_io (an older summary): counted as 0
+    assert merged["stage_seconds_per_key_frame"] == {"segmenter": 1.0, "depth": 0.5, "cache_io": 0.1, "3d_stage": 1.4}
     assert merged["key_frames_per_hour_per_process"] == 1200.0
     assert merged["wall_seconds"] == 10.0 and merged["key_frames_per_hour"] == 1800.0
 

@@ -32,9 +32,9 @@ class ProviderCache:
         self.root = Path(root) if root is not None else None
         self.hits = 0
         self.misses = 0
-        self.seconds = {"segment": 0.0, "depth": 0.0}
-        """Seconds spent running each kind of provider on misses (image decode included): the
-        per-stage costs that the merged labelling summary reports."""
+        self.seconds = {"segment": 0.0, "depth": 0.0, "cache_io": 0.0}
+        """Seconds spent running each kind of provider on misses (image decode included), and reading
+        and writing cache files: the per-stage costs that the merged labelling summary reports."""
 
     def _path(self, kind: str, provider, view: ImageView) -> Path:
         return self.root / kind / provider.cache_key() / view.channel / (view.path.name.split(".")[0] + ".npz")
@@ -42,19 +42,24 @@ class ProviderCache:
     def _load(self, path: Path) -> dict | None:
         if self.root is None or not path.is_file():
             return None
+        start = time.perf_counter()
         try:
             with np.load(path) as data:
                 return {key: np.asarray(data[key]) for key in data.files}
         except (OSError, ValueError, zipfile.BadZipFile):
             log.warning("cache file %s is unreadable; recomputing", path)
             return None
+        finally:
+            self.seconds["cache_io"] += time.perf_counter() - start
 
     def _store(self, path: Path, **arrays) -> None:
         if self.root is None:
             return
+        start = time.perf_counter()
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez_compressed(handle, **arrays)
+        self.seconds["cache_io"] += time.perf_counter() - start
 
     def segment(self, segmenter: Segmenter, image_loader, view: ImageView) -> Segmentation:
         """Cached `segmenter.segment`; `image_loader()` returns the RGB image, only called on a miss."""

@@ -40,7 +40,8 @@ def summary_path(out, rank: int) -> Path:
 
 def merge_summaries(summaries: list[dict], world: int) -> dict:
     """One summary over the ranks' summaries: summed counts, all failures, the shards, and per key frame
-    the seconds of each stage (segmenter, depth, 3-D stage = the rest) and the key frames per hour."""
+    the seconds of each stage (segmenter, depth, provider-cache reads and writes, 3-D stage = the rest)
+    and the key frames per hour."""
     ranks = sorted(s["rank"] for s in summaries)
     merged = {
         "world_size": world,
@@ -53,14 +54,14 @@ def merge_summaries(summaries: list[dict], world: int) -> dict:
     labelled = merged["labelled"]
     label_s = sum(float(s.get("label_seconds", 0.0)) for s in summaries)
     if labelled and label_s > 0:
-        provider = {
-            k: sum(float(s.get("provider_seconds", {}).get(k, 0.0)) for s in summaries) for k in ("segment", "depth")
-        }
+        kinds = ("segment", "depth", "cache_io")
+        provider = {k: sum(float(s.get("provider_seconds", {}).get(k, 0.0)) for s in summaries) for k in kinds}
         merged["seconds_per_key_frame"] = round(label_s / labelled, 4)
         merged["stage_seconds_per_key_frame"] = {
             "segmenter": round(provider["segment"] / labelled, 4),
             "depth": round(provider["depth"] / labelled, 4),
-            "3d_stage": round((label_s - provider["segment"] - provider["depth"]) / labelled, 4),
+            "cache_io": round(provider["cache_io"] / labelled, 4),
+            "3d_stage": round((label_s - sum(provider.values())) / labelled, 4),
         }
         merged["key_frames_per_hour_per_process"] = round(3600 * labelled / label_s, 1)
     walls = [float(s["wall_seconds"]) for s in summaries if s.get("wall_seconds")]
