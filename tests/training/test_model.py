@@ -186,7 +186,7 @@ def test_config_rejects_bad_values():
         tiny(stride_z=3)
     with pytest.raises(EasyOccError, match="unknown head 'flash'"):
         tiny(head="flash")
-    with pytest.raises(EasyOccError, match="unknown field"):
+    with pytest.raises(EasyOccError, match="unknown config key 'model.depth'; known under model: head, backbone"):
         ModelConfig.from_dict({"head": "compact", "depth": 3})
 
 
