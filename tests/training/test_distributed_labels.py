@@ -142,7 +142,7 @@ def test_shard_bounds_and_bad_summaries(tmp_path):
 def test_local_gpu_binding_is_a_no_op_without_cuda():
     # under torchrun each labelling process takes cuda:<LOCAL_RANK>; on a CPU-only machine nothing changes
     assert bind_local_gpu(0) is torch.cuda.is_available()
-    assert bind_local_gpu(10_000) is False
+    assert bind_local_gpu(10_000) is torch.cuda.is_available()  # more processes than GPUs: round-robin
 
 
 def test_labelling_an_official_split(nuscenes_root, tmp_path):

@@ -88,15 +88,17 @@ def merge_summary_files(out, world: int) -> dict:
 
 
 def bind_local_gpu(local_rank: int) -> bool:
-    """Under torchrun, one GPU per process: make cuda:<LOCAL_RANK> the current device, so providers
-    that ask for "cuda" do not all land on cuda:0. No-op without torch or CUDA; True when bound."""
+    """Under torchrun, make cuda:<LOCAL_RANK mod GPUs> the current device, so providers that ask for
+    "cuda" do not all land on cuda:0; more processes than GPUs share them round-robin (a process
+    spends much of a key frame on the CPU: see the planning table in docs/readme/scale.md).
+    No-op without torch or CUDA; True when bound."""
     import importlib.util
 
     if importlib.util.find_spec("torch") is None:
         return False
     import torch
 
-    if not torch.cuda.is_available() or local_rank >= torch.cuda.device_count():
+    if not torch.cuda.is_available():
         return False
-    torch.cuda.set_device(local_rank)
+    torch.cuda.set_device(local_rank % torch.cuda.device_count())
     return True
