@@ -20,10 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -33,6 +29,7 @@ from easyocc.runtime.benchmark import percentiles
 from easyocc.runtime.contract.errors import EasyOccError
 
 from easyocc.commands.ros import add_param_option
+from easyocc.testing import RosProcess, ros_env
 
 PROJECT = Path(__file__).resolve().parents[1]
 SERIES = {
@@ -42,24 +39,6 @@ SERIES = {
     "queue_wait": "of which: last image -> worker starts the frame (hand-off, or previous frame still running)",
     "publish": "of which: output conversion and publication",
 }
-
-
-def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "easyocc", "ros", *args],
-        cwd=PROJECT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_for_text(process: subprocess.Popen, log: Path, text: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while text not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the node did not become active:\n{log.read_text()[-2000:]}")
-        time.sleep(0.1)
 
 
 def main(argv=None) -> int:
@@ -84,28 +63,29 @@ def main(argv=None) -> int:
             parser.error(str(exc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    env["PYTHONUNBUFFERED"] = "1"
+    env = ros_env(args.domain_id)
     stats_path = out / "node_stats.json"
     stats_path.unlink(missing_ok=True)
     transport = ["--transport", "compressed"] if args.compressed else []
     node_args = ["run", "--model", args.model, "--json", str(stats_path), "-p", f"threads:={args.threads}"]
     for param in args.param:
         node_args += ["-p", param]
-    node = start(node_args + transport, env, out / "node.log")
+    node = RosProcess(node_args + transport, env, out / "node.log", cwd=PROJECT)
+    player = None
     try:
-        wait_for_text(node, out / "node.log", "active:", 120)
+        if not node.wait_for_output("active:", 120):
+            raise SystemExit(f"the node did not become active:\n{node.output[-2000:]}")
         play = ["play", "--data", args.data, "--wait-subscribers", "60", "--delay", "1", "--rate", str(args.rate)]
-        player = start(play + (["--compressed"] if args.compressed else []), env, out / "player.log")
+        player = RosProcess(play + (["--compressed"] if args.compressed else []), env, out / "player.log", cwd=PROJECT)
         if player.wait(900) != 0:
-            raise SystemExit(f"the player failed:\n{(out / 'player.log').read_text()[-2000:]}")
+            raise SystemExit(f"the player failed:\n{player.output[-2000:]}")
         time.sleep(1.0)
-        node.send_signal(signal.SIGINT)
-        if node.wait(60) != 0:
-            raise SystemExit(f"the node did not exit cleanly:\n{(out / 'node.log').read_text()[-2000:]}")
+        if node.interrupt(60) != 0:
+            raise SystemExit(f"the node did not exit cleanly:\n{node.output[-2000:]}")
     finally:
-        if node.poll() is None:
-            node.kill()
+        for process in (player, node):
+            if process is not None:
+                process.close()
     stats = json.loads(stats_path.read_text())
     steady = {series: percentiles(samples[args.warmup :]) for series, samples in stats["samples_ms"].items()}
     result = {

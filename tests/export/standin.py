@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from easyocc.runtime.contract.classes import CLASS_NAMES
 from easyocc.runtime.contract.grid import GridSpec
-from easyocc.runtime.contract.manifest import Manifest, TensorSpec
+from easyocc.runtime.contract.manifest import Manifest
 from torch import nn
+
+from easyocc.testing import contract_manifest
 
 TINY_GRID = GridSpec(lower=(-8.0, -8.0, -1.0), upper=(8.0, 8.0, 2.2), voxel_size=0.8)  # 20 x 20 x 4
 TINY_SIZE = (64, 32)  # (width, height)
@@ -46,22 +48,7 @@ class StandInModel(nn.Module):
 def standin_manifest(
     camera_names, size=TINY_SIZE, grid: GridSpec = TINY_GRID, stride_xy: int = 2, stride_z: int = 2
 ) -> Manifest:
-    width, height = size
-    x, y, z = grid.shape
-    cells = (x // stride_xy) * (y // stride_xy) * (z // stride_z)
-    n = len(camera_names)
-    return Manifest(
-        model_name="standin",
-        model_version="test",
-        grid=grid.to_dict(),
-        camera_names=tuple(camera_names),
-        input_size=(width, height),
-        view_transform={"stride_xy": stride_xy, "stride_z": stride_z, "min_depth_m": 0.1},
-        inputs=(
-            TensorSpec("images", "uint8", (n, height, width, 3)),
-            TensorSpec("vt_uv", "float32", (n, cells, 2)),
-            TensorSpec("vt_weights", "float32", (n, cells)),
-        ),
-        outputs=(TensorSpec("semantics", "uint8", grid.shape), TensorSpec("confidence", "float32", grid.shape)),
+    return contract_manifest(
+        camera_names, size, grid, stride_xy, stride_z, model_name="standin", model_version="test",
         training_data="none (stand-in)",
-    )
+    )  # fmt: skip

@@ -1,85 +1,28 @@
-"""Real ROS 2 test plumbing: the node as a separate process, a collector and a camera publisher in this one.
+"""Real ROS 2 test plumbing: the node as a separate process (easyocc.testing, shared with the
+benchmarks), a collector and a camera publisher in this one.
 
 No mocks: processes talk over Fast DDS on loopback, in a domain id unique to the test session.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from easyocc import testing
+from easyocc.testing import ros_env  # noqa: F401  (re-exported for the tests)
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def ros_env(domain_id: int) -> dict:
-    """Environment for a ROS process of this test session: own domain, discovery on localhost only."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "ROS_DOMAIN_ID": str(domain_id),
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",  # Jazzy; Humble would need ROS_LOCALHOST_ONLY=1
-            "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("ROS_STATIC_PEERS", None)
-    return env
-
-
-class RosProcess:
-    """`python -m easyocc ros ...` in its own process; output captured to a file."""
+class RosProcess(testing.RosProcess):
+    """`python -m easyocc ros ...` (easyocc.testing.RosProcess) run from the repository root."""
 
     def __init__(self, args: list[str], env: dict, log_path: Path):
-        self.log_path = Path(log_path)
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "easyocc", "ros", *args],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_for_output(self, text: str, timeout_s: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if text in self.output:
-                return True
-            if self.proc.poll() is not None:
-                return text in self.output
-            time.sleep(0.05)
-        return False
-
-    def interrupt(self, timeout_s: float = 20.0) -> int:
-        """SIGINT, then wait; returns the exit code (kills and fails loudly if it hangs)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            return self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"process did not exit {timeout_s} s after SIGINT:\n{self.output[-3000:]}") from None
-
-    def wait(self, timeout_s: float) -> int:
-        return self.proc.wait(timeout_s)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
+        super().__init__(args, env, log_path, cwd=PROJECT_ROOT)
 
 
 class Collector:

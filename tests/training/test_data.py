@@ -11,39 +11,15 @@ from easyocc.calibration import build_view_transform  # noqa: E402
 from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
 from easyocc.runtime.contract.grid import GridSpec  # noqa: E402
 from easyocc.training.data import Augment, OccDataset, split_scenes  # noqa: E402
-from easyocc.training.model import ModelConfig  # noqa: E402
 
-TINY_GRID = GridSpec(voxel_size=1.6)
-
-
-def make_tiny_world(root) -> str:
-    """2 scenes x 2 key frames at 128x64 with exact ground truth on a 1.6 m grid (a few seconds)."""
-    from easyocc.training.synth import SynthConfig, generate_dataset
-
-    config = SynthConfig(
-        scenes=2, frames=2, image_size=(128, 64), grid=TINY_GRID, lidar_beams=8, lidar_azimuth_steps=180, subsamples=1
-    )
-    return str(generate_dataset(root, config, progress=False))
+# The tiny training setup is shared with other tests and the benchmarks (easyocc.testing).
+from easyocc.testing import make_tiny_world  # noqa: E402
+from easyocc.testing import tiny_model_config as tiny_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     return make_tiny_world(tmp_path_factory.mktemp("synth"))
-
-
-def tiny_config(**overrides) -> ModelConfig:
-    base = dict(
-        backbone_width=8,
-        neck_channels=16,
-        voxel_channels=8,
-        bev_channels=16,
-        bev_blocks=1,
-        input_size=(128, 64),
-        grid=TINY_GRID.to_dict(),
-        stride_xy=2,
-        stride_z=2,
-    )
-    return ModelConfig(**{**base, **overrides})
 
 
 def test_item_shapes_and_types(world):

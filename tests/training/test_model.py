@@ -23,21 +23,7 @@ from easyocc.training.model import (  # noqa: E402
 )
 from easyocc.training.model.backbone import ResNet, load_pretrained  # noqa: E402
 
-TINY = dict(
-    backbone_width=8,
-    neck_channels=16,
-    voxel_channels=8,
-    bev_channels=16,
-    bev_blocks=1,
-    input_size=(128, 64),
-    grid={"lower": [-40, -40, -1], "upper": [40, 40, 5.4], "voxel_size": 1.6},
-    stride_xy=2,
-    stride_z=2,
-)
-
-
-def tiny(**overrides) -> ModelConfig:
-    return ModelConfig(**{**TINY, **overrides})
+from easyocc.testing import tiny_model_config as tiny  # noqa: E402  (the one tiny model config)
 
 
 def inputs(config: ModelConfig, batch: int = 1, seed: int = 0):
