@@ -216,3 +216,126 @@ def test_depth_anything_metric_from_local_folder(tmp_path):
     depth = model.estimate(np.zeros((90, 160, 3), np.uint8), _view())
     assert not model.relative and depth.shape == (90, 160) and depth.dtype == np.float32
     assert np.all((depth >= 0) & (depth <= 80))
+
+
+HUBCONF_VARIANTS = (
+    HUBCONF
+    + """
+
+def metric3d_vit_large(pretrain=False, **kwargs):
+    model = Tiny()
+    model.large = torch.nn.Linear(2, 2)
+    return model
+"""
+)
+
+
+def _metric3d_repo(tmp_path, text=HUBCONF_VARIANTS):
+    repo = tmp_path / "metric3d"
+    repo.mkdir(exist_ok=True)
+    (repo / "hubconf.py").write_text(textwrap.dedent(text))
+    return repo
+
+
+def test_metric3d_weights_load_strictly_and_module_prefix_is_undone(tmp_path):
+    import torch
+
+    repo = _metric3d_repo(tmp_path)
+    model = Metric3D(repo, input_hw=(64, 96), device="cpu")
+    state = {f"module.{k}": torch.full_like(v, 0.5) for k, v in model.model.state_dict().items()}
+    torch.save({"state_dict": state}, repo / "weights.pth")
+    loaded = Metric3D(repo, input_hw=(64, 96), device="cpu")
+    assert torch.all(loaded.model.conv.weight == 0.5)  # the prefixed weights really arrived
+    torch.save({"conv.weight": state["module.conv.weight"], "head.weight": torch.zeros(2)}, repo / "weights.pth")
+    with pytest.raises(EasyOccError) as error:
+        Metric3D(repo, input_hw=(64, 96), device="cpu")
+    assert str(error.value) == (
+        f"Metric3D {repo / 'weights.pth'}: weights do not fit the model: 1 missing (conv.bias), 1 unexpected (head.weight)"
+    )
+
+
+def test_metric3d_variants_are_selectable_and_unknown_ones_named(tmp_path):
+    from easyocc.training.pseudo.providers import build_depth
+
+    repo = _metric3d_repo(tmp_path)
+    large = build_depth("metric3d-vit-large", tmp_path)
+    assert large.name == "metric3d-vit-large" and hasattr(large.model, "large")
+    assert large.options()["model"] == "metric3d_vit_large" and build_depth("metric3d", tmp_path).name == "metric3d"
+    with pytest.raises(
+        EasyOccError, match="^unknown Metric3D variant 'vit-huge'; known: vit-small, vit-large, vit-giant2$"
+    ):
+        Metric3D(repo, variant="vit-huge")
+    with pytest.raises(EasyOccError, match="cannot build 'metric3d_vit_giant2'"):
+        Metric3D(repo, variant="vit-giant2")  # this clone has no giant2 entry point
+
+
+def test_metric3d_missing_dependency_is_one_line(tmp_path):
+    repo = _metric3d_repo(tmp_path, "from mmengine_absent_for_test import Config\n" + HUBCONF)
+    with pytest.raises(EasyOccError) as error:
+        Metric3D(repo, device="cpu")
+    assert str(error.value) == (
+        "Metric3D needs the Python package 'mmengine_absent_for_test', not installed (pip install 'easyocc[metric3d]')"
+    )
+
+
+def test_metric3d_batch_equals_one_at_a_time(tmp_path):
+    model = Metric3D(_metric3d_repo(tmp_path), input_hw=(64, 96), device="cpu", batch=2)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8) for _ in range(3)]
+    views = [_view(), _view(), _view()]
+    batched = model.estimate_batch(images, views)
+    for image, view, depth in zip(images, views, batched):
+        np.testing.assert_allclose(depth, model.estimate(image, view), rtol=1e-6)
+
+
+def test_device_is_cuda_local_rank_under_torchrun():
+    from easyocc.training.pseudo.metric_depth import default_device
+
+    assert default_device({"LOCAL_RANK": "3"}, cuda_available=True) == "cuda:3"
+    assert default_device({}, cuda_available=True) == "cuda:0"
+    assert default_device({"LOCAL_RANK": "3"}, cuda_available=False) == "cpu"
+
+
+def _tiny_depth_anything(folder, kind):
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+
+    backbone = Dinov2Config(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32, image_size=56, patch_size=14, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False)  # fmt: skip
+    config = DepthAnythingConfig(backbone_config=backbone, neck_hidden_sizes=[8, 8, 8, 8], fusion_hidden_size=8, head_hidden_size=8, reassemble_hidden_size=16, depth_estimation_type=kind, max_depth=80)  # fmt: skip
+    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessor(size={"height": 56, "width": 98}, keep_aspect_ratio=False, ensure_multiple_of=14).save_pretrained(
+        folder
+    )
+
+
+def test_relative_depth_anything_is_refused_without_aligned_and_batches(tmp_path):
+    pytest.importorskip("transformers")
+    from easyocc.training.pseudo.providers import build_depth
+
+    _tiny_depth_anything(tmp_path / "depth-anything", "relative")
+    with pytest.raises(
+        EasyOccError,
+        match=r"^depth 'depth-anything' is relative \(disparity up to scale and shift, not metres\); use --depth aligned-depth-anything$",
+    ):
+        build_depth("depth-anything", tmp_path)
+    aligned = build_depth("aligned-depth-anything", tmp_path)
+    assert aligned.base.relative and aligned.base.options()["kind"] == "relative"
+    images = [np.full((90, 160, 3), v, np.uint8) for v in (0, 128)]
+    batched = aligned.base.estimate_batch(images, [_view(), _view()])
+    np.testing.assert_allclose(batched[1], aligned.base.estimate(images[1], _view()), rtol=1e-4, atol=1e-5)
+
+
+def test_depth_anything_with_missing_weights_is_one_line(tmp_path):
+    pytest.importorskip("transformers")
+    from easyocc.training.pseudo.metric_depth import DepthAnything
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "depth-anything"
+    _tiny_depth_anything(folder, "metric")
+    weights = load_file(folder / "model.safetensors")
+    dropped = sorted(weights)[0]
+    del weights[dropped]
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(EasyOccError) as error:
+        DepthAnything(folder, device="cpu")
+    message = str(error.value)
+    assert "\n" not in message and f"weights do not fit the model: 1 missing ({dropped}), 0 unexpected (-)" in message

@@ -198,7 +198,15 @@ class AlignedDepth(DepthEstimator):
         }
 
     def estimate(self, image_rgb: np.ndarray, view: ImageView) -> np.ndarray:
-        raw = np.asarray(self.base.estimate(image_rgb, view), dtype=np.float32)
+        return self._align(self.base.estimate(image_rgb, view), image_rgb, view)
+
+    def estimate_batch(self, images_rgb: list[np.ndarray], views: list[ImageView]) -> list[np.ndarray]:
+        """The base model on all images at once (batched), then each aligned in camera order."""
+        raws = self.base.estimate_batch(images_rgb, views)
+        return [self._align(raw, image, view) for raw, image, view in zip(raws, images_rgb, views)]
+
+    def _align(self, raw, image_rgb: np.ndarray, view: ImageView) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float32)
         start = time.perf_counter()
         relative = bool(getattr(self.base, "relative", False))
         if relative:

@@ -90,3 +90,26 @@ class ProviderCache:
         if path is not None:
             self._store(path, depth_m=depth_m)
         return depth_m
+
+    def depth_batch(self, estimator: DepthEstimator, image_loaders: list, views: list[ImageView]) -> list[np.ndarray]:
+        """`depth` for several images: cache hits read, the misses estimated in one
+        `estimator.estimate_batch` call (the models batch their forward passes)."""
+        out: list = [None] * len(views)
+        paths = [self._path("depth", estimator, v) if self.root is not None else None for v in views]
+        for i, (path, view) in enumerate(zip(paths, views)):
+            cached = self._load(path) if path is not None else None
+            if cached is not None and cached["depth_m"].shape == view.shape:
+                self.hits += 1
+                out[i] = cached["depth_m"].astype(np.float32)
+        todo = [i for i, depth in enumerate(out) if depth is None]
+        if todo:
+            self.misses += len(todo)
+            start = time.perf_counter()
+            images = [image_loaders[i]() for i in todo]
+            results = estimator.estimate_batch(images, [views[i] for i in todo])
+            self.seconds["depth"] += time.perf_counter() - start
+            for i, depth_m in zip(todo, results):
+                out[i] = check_depth(depth_m, views[i], estimator.name)
+                if paths[i] is not None:
+                    self._store(paths[i], depth_m=out[i])
+        return out

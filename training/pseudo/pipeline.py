@@ -10,6 +10,7 @@ build the masks.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -141,29 +142,32 @@ class PseudoLabeler:
             self._clouds.move_to_end(sample.token)
             return self._clouds[sample.token]
         rig = self.dataset.rig(sample)
-        parts: list[CloudPart] = []
+        start = time.perf_counter()
+        views, loaders = [], []
         for camera in rig:
-            frame = sample.cameras[camera.name]
-            view = ImageView(self.dataset, sample, camera.name, frame, camera)
-            start = time.perf_counter()
-            try:
-                loader = _ImageLoader(view)
-                segmentation = self.cache.segment(self.segmenter, loader, view)
-                view = dataclasses.replace(view, segmentation=segmentation)
-                depth_m = self.cache.depth(self.depth, loader, view)
-            except Exception as exc:  # noqa: BLE001 - any provider error becomes a named, skippable failure
-                text = str(exc).splitlines()[0] if str(exc) else ""
-                message = text if isinstance(exc, EasyOccError) else f"{type(exc).__name__}: {text}"
-                raise ProviderError(f"sample {sample.token} image {frame.path.name}: {message}") from exc
-            self.provider_seconds += time.perf_counter() - start
+            view = ImageView(self.dataset, sample, camera.name, sample.cameras[camera.name], camera)
+            loaders.append(_ImageLoader(view))
+            with _named_failure(view):
+                segmentation = self.cache.segment(self.segmenter, loaders[-1], view)
+            views.append(dataclasses.replace(view, segmentation=segmentation))
+        try:  # all cameras in one call: the models batch their forward passes
+            depths = self.cache.depth_batch(self.depth, loaders, views)
+        except Exception:  # noqa: BLE001 - redone one image at a time, to name the image that fails
+            depths = []
+            for loader, view in zip(loaders, views):
+                with _named_failure(view):
+                    depths.append(self.cache.depth(self.depth, loader, view))
+        self.provider_seconds += time.perf_counter() - start
+        parts: list[CloudPart] = []
+        for view, depth_m in zip(views, depths):
             if self.depth_observer is not None:
                 self.depth_observer(view, depth_m)
             parts.append(
                 lift_image(
                     depth_m,
-                    segmentation.classes,
-                    camera,
-                    frame.global_T_ego,
+                    view.segmentation.classes,
+                    view.camera,
+                    view.frame.global_T_ego,
                     self.config.max_points_per_image,
                     self.config.max_depth_m,
                 )
@@ -255,6 +259,17 @@ def _merge(parts: list[CloudPart]) -> FrameCloud:
         else np.zeros(0, np.uint8),
         np.stack([p.origin_global for p in parts]) if parts else np.zeros((0, 3)),
     )
+
+
+@contextlib.contextmanager
+def _named_failure(view: ImageView):
+    """Any provider error inside becomes a ProviderError naming the sample and the image."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - any provider error becomes a named, skippable failure
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        message = text if isinstance(exc, EasyOccError) else f"{type(exc).__name__}: {text}"
+        raise ProviderError(f"sample {view.sample.token} image {view.path.name}: {message}") from exc
 
 
 class _ImageLoader:

@@ -77,6 +77,10 @@ class DepthEstimator(Provider):
     def estimate(self, image_rgb: np.ndarray, view: ImageView) -> np.ndarray:
         """image_rgb: uint8 [H, W, 3] -> float32 [H, W] camera z-depth in metres, 0 = no estimate."""
 
+    def estimate_batch(self, images_rgb: list[np.ndarray], views: list[ImageView]) -> list[np.ndarray]:
+        """Several images at once (models override this to batch their forward passes)."""
+        return [self.estimate(image, view) for image, view in zip(images_rgb, views)]
+
 
 def check_segmentation(result, view: ImageView, provider: str) -> Segmentation:
     """Validate a segmenter's output against the image it was given; returns a normalised copy."""
@@ -107,7 +111,16 @@ def check_depth(depth_m, view: ImageView, provider: str) -> np.ndarray:
 SKY = FREE
 
 SEGMENTERS = ("ground-truth", "simulated-low", "simulated-high", "boxes", "grounded-sam")
-DEPTHS = ("ground-truth", "simulated-low", "simulated-high", "lidar", "metric3d", "depth-anything")
+DEPTHS = (
+    "ground-truth",
+    "simulated-low",
+    "simulated-high",
+    "lidar",
+    "metric3d",
+    "metric3d-vit-large",
+    "metric3d-vit-giant2",
+    "depth-anything",
+)
 RELATIVE_DEPTHS = ("simulated-relative-low", "simulated-relative-high", "lidar-relative")
 """Relative (disparity) stand-ins: only usable as aligned-<name>."""
 
@@ -164,10 +177,11 @@ def _build_base(name: str, models_dir, seed: int) -> DepthEstimator:
         from easyocc.training.pseudo.lidar_boxes import LidarDepth
 
         return LidarDepth()
-    if name == "metric3d":
+    if name == "metric3d" or name.startswith("metric3d-"):
         from easyocc.training.pseudo.metric_depth import Metric3D
 
-        return Metric3D(_model_folder(models_dir, "metric3d"))
+        variant = name[len("metric3d-") :] if name != "metric3d" else "vit-small"
+        return Metric3D(_model_folder(models_dir, "metric3d"), variant=variant)
     if name == "depth-anything":
         from easyocc.training.pseudo.metric_depth import DepthAnything
 
