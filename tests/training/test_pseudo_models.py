@@ -37,6 +37,8 @@ def test_packaged_vocabulary_maps_prompts_to_occ3d_classes():
     by_text = {p.text: p.class_id for p in vocabulary.prompts}
     assert by_text["sedan"] == CLASS_ID["car"] and by_text["sky"] == FREE and by_text["tree"] == CLASS_ID["vegetation"]
     assert vocabulary.caption.startswith("sedan . car .") and vocabulary.caption.endswith("sky .")
+    # every one of the 16 Occ3D semantic classes, background included, is prompted
+    assert {p.class_id for p in vocabulary.prompts} == set(range(FREE + 1))
 
 
 def test_vocabulary_entry_with_unknown_class_is_named(tmp_path):
@@ -255,7 +257,7 @@ def test_metric3d_weights_load_strictly_and_module_prefix_is_undone(tmp_path):
 
 
 def test_metric3d_variants_are_selectable_and_unknown_ones_named(tmp_path):
-    from easyocc.training.pseudo.providers import build_depth
+    from easyocc.training.pseudo.registry import build_depth
 
     repo = _metric3d_repo(tmp_path)
     large = build_depth("metric3d-vit-large", tmp_path)
@@ -309,7 +311,7 @@ def _tiny_depth_anything(folder, kind):
 
 def test_relative_depth_anything_is_refused_without_aligned_and_batches(tmp_path):
     pytest.importorskip("transformers")
-    from easyocc.training.pseudo.providers import build_depth
+    from easyocc.training.pseudo.registry import build_depth
 
     _tiny_depth_anything(tmp_path / "depth-anything", "relative")
     with pytest.raises(

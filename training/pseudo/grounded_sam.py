@@ -164,6 +164,6 @@ class GroundedSam(Segmenter):
 
 
 def _default_device() -> str:
-    import torch
+    from easyocc.training.pseudo.metric_depth import default_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return default_device()  # cuda:LOCAL_RANK under torchrun
