@@ -84,10 +84,12 @@ def load_average() -> list[float]:
 
 def host_preprocess_ms(rig, frame, sizes=(DEPLOYMENT_SIZE,), repeats: int = 10) -> dict:
     """Host ms to decode + resize one frame's images into a model input, per size, with and without
-    reduced-size JPEG decoding, cameras in parallel (the runtime's CameraPreprocessor).
+    reduced-size JPEG decoding, cameras in parallel (the runtime's CameraPreprocessor); and to copy
+    the same images, decoded, at camera resolution (raw frames for a model with the in-graph resize).
 
-    {'WxH': {'reduced': percentiles, 'full': percentiles, 'reduction': factor}}; `frame` holds
-    encoded images (JPEG bytes) for every camera of `rig`.
+    {'WxH': {'reduced': percentiles, 'full': percentiles, 'reduction': factor},
+     'WcxHc raw copy (in-graph resize)': {'copy': percentiles}}; `frame` holds encoded images (JPEG
+    bytes) for every camera of `rig`.
     """
     from easyocc.runtime.contract.preprocess import CameraPreprocessor
 
@@ -111,6 +113,27 @@ def host_preprocess_ms(rig, frame, sizes=(DEPLOYMENT_SIZE,), repeats: int = 10) 
             if reduced:
                 row["reduction"] = max(pre.reductions)
         table[f"{width}x{height}"] = row
+    # A model that resizes in its graph, fed raw camera frames: the host only copies them into its input.
+    from easyocc.runtime.contract.frames import CameraImage
+    from easyocc.runtime.contract.preprocess import decode_image
+
+    camera_size = (rig.cameras[0].width, rig.cameras[0].height)
+    if all((c.width, c.height) == camera_size for c in rig):
+        raw = {
+            i: CameraImage(image.camera, image.stamp_us, image=decode_image(image.data)) for i, image in present.items()
+        }
+        out = np.zeros((len(rig), camera_size[1], camera_size[0], 3), np.uint8)
+        pre = CameraPreprocessor(rig, camera_size)
+        try:
+            series = []
+            for i in range(repeats + 1):
+                start = now_s()
+                pre.run(raw, (), out)
+                if i:
+                    series.append(1e3 * (now_s() - start))
+        finally:
+            pre.close()
+        table[f"{camera_size[0]}x{camera_size[1]} raw copy (in-graph resize)"] = {"copy": percentiles(series)}
     return table
 
 
@@ -262,6 +285,9 @@ def format_table(results: list[dict], host: dict | None = None) -> str:
     if host:
         lines.append("host decode + resize of one frame's images (ms, cameras in parallel): p50 / p99")
         for size, entry in host.items():
+            if "copy" in entry:
+                lines.append(f"  {size:<40} {entry['copy']['p50']:8.2f} / {entry['copy']['p99']:.2f}")
+                continue
             for key in ("reduced", "full"):
                 label = f"{key} (1/{entry['reduction']})" if key == "reduced" else "full-size decode"
                 lines.append(f"  {size} {label:<18} {entry[key]['p50']:8.2f} / {entry[key]['p99']:.2f}")

@@ -156,8 +156,13 @@ def test_bench_paced_reports_live_latency_apart_from_throughput(nuscenes_root, t
     assert data["paced"] is True and data["speed"] == 8.0
     assert len(data["load_average"]["before"]) == 3 and data["load_average"]["cpu_count"] >= 1
     host = data["host_preprocess_ms"]
-    assert list(host) == ["704x256", "96x64"] and host["704x256"]["reduction"] == 2 and host["96x64"]["reduction"] == 8
+    assert (
+        list(host) == ["704x256", "96x64", "1600x900 raw copy (in-graph resize)"]
+        and host["704x256"]["reduction"] == 2
+        and host["96x64"]["reduction"] == 8
+    )
     assert host["704x256"]["reduced"]["count"] == 10 and host["704x256"]["full"]["p50"] > 0
+    assert host["1600x900 raw copy (in-graph resize)"]["copy"]["count"] == 10
     (result,) = data["results"]
     live = result["live"]
     # every frame offered after warm-up is either published or superseded (newest-frame policy)
