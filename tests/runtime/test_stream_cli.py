@@ -191,7 +191,6 @@ def test_bench_paced_reports_live_latency_apart_from_throughput(nuscenes_root, t
 )
 def test_print_config_shows_the_effective_config(argv, expected, capsys):
     import yaml
-
     from easyocc.runtime.streaming import default_model
 
     assert easyocc([*argv, "--print-config"]) == 0
