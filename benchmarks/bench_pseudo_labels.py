@@ -23,7 +23,7 @@ from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 from easyocc.training.pseudo.cache import ProviderCache
 from easyocc.training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
 from easyocc.training.pseudo.pipeline import PseudoLabelConfig, PseudoLabeler
-from easyocc.training.pseudo.providers import build_depth, build_segmenter
+from easyocc.training.pseudo.registry import build_depth, build_segmenter
 
 # name, segmenter, depth, config overrides
 ABLATIONS = (

@@ -14,7 +14,8 @@ from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 from easyocc.training.pseudo.align import AlignedDepth, robust_line
 from easyocc.training.pseudo.evaluate import DepthQuality
 from easyocc.training.pseudo.pipeline import ProviderError, PseudoLabelConfig, PseudoLabeler
-from easyocc.training.pseudo.providers import ImageView, build_depth, build_segmenter
+from easyocc.training.pseudo.providers import ImageView
+from easyocc.training.pseudo.registry import build_depth, build_segmenter
 from easyocc.training.pseudo.relative import densify, scramble_disparity
 
 from easyocc.cli import main as cli_main

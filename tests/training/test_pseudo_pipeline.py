@@ -15,7 +15,8 @@ from easyocc.training.pseudo.cache import ProviderCache
 from easyocc.training.pseudo.evaluate import LabelQuality, next_frame_lidar_fraction
 from easyocc.training.pseudo.lidar_boxes import BoxSegmenter, LidarDepth
 from easyocc.training.pseudo.pipeline import ProviderError, PseudoLabelConfig, PseudoLabeler
-from easyocc.training.pseudo.providers import DepthEstimator, build_depth, build_segmenter
+from easyocc.training.pseudo.providers import DepthEstimator
+from easyocc.training.pseudo.registry import build_depth, build_segmenter
 
 
 @pytest.fixture(scope="session")

@@ -141,7 +141,7 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
     from easyocc.training.pseudo.cache import ProviderCache
     from easyocc.training.pseudo.evaluate import DepthQuality, LabelQuality, next_frame_lidar_fraction
     from easyocc.training.pseudo.pipeline import PseudoLabeler
-    from easyocc.training.pseudo.providers import build_depth, build_segmenter
+    from easyocc.training.pseudo.registry import build_depth, build_segmenter
     from tqdm import tqdm
 
     if not job.data or not job.out:
