@@ -62,7 +62,9 @@ def assemble(frame: FrameSet, camera_names, sync_tolerance_us: int, policy: str 
         image = frame.images.get(name)
         if image is None:
             missing.append(index)
-            problems.append((MISSING_CAMERA, f"camera {name} is missing from frame {frame.seq}"))
+            unreadable = name in frame.meta.get("unreadable", ())
+            what = "image could not be read" if unreadable else "is missing"
+            problems.append((MISSING_CAMERA, f"camera {name} {what} in frame {frame.seq}"))
             continue
         lag_us = frame.stamp_us - image.stamp_us
         if abs(lag_us) > sync_tolerance_us:

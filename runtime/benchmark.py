@@ -23,6 +23,7 @@ import numpy as np
 from easyocc.runtime.contract import config as config_system
 from easyocc.runtime.contract.config import setting
 from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.frames import FrameError
 from easyocc.runtime.timing import ResourceSampler, now_s
 
 RSS_EARLY_FRAME = 200
@@ -167,8 +168,9 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
         backend_options=entry["options"],
     )
     with runtime:
-        # Backend alone: one real prepared frame, the tables bound once, inference repeated.
-        prepared = runtime.prepare(next(iter(frames_factory(1))))
+        # Backend alone: one real prepared frame, the tables bound once, inference repeated. Bad frames
+        # are counted in runtime.drops and skipped, here as in every pass below.
+        prepared = _first_prepared(runtime, frames_factory(warmup + options.sequential_frames))
         images = prepared.images.copy()
         prepared.release()
         runtime.reset()
@@ -183,7 +185,16 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
 
         # One frame at a time: what each stage costs per frame.
         runtime.reset()
-        timings = [runtime.process(f).timing for f in frames_factory(warmup + options.sequential_frames)]
+        timings = []
+        for frame in frames_factory(warmup + options.sequential_frames):
+            try:
+                timings.append(runtime.process(frame).timing)
+            except FrameError:
+                continue  # counted in runtime.drops
+        if len(timings) <= warmup:
+            raise EasyOccError(
+                f"backend {entry['label']}: only {len(timings)} frames came through; drops {_drops(runtime)}"
+            )
         sequential = stage_percentiles(timings[warmup:])
 
         live = None
@@ -220,7 +231,9 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
         report, records = _pipeline_run(runtime, frames_factory(warmup + frames), False, warmup, frames, on_record)
         rss["end"] = sampler.sample(f"frame {report.frames_out - warmup}")
         if len(records) < 2:
-            raise EasyOccError(f"backend {entry['label']}: only {len(records)} frames came through; see the drops")
+            raise EasyOccError(
+                f"backend {entry['label']}: only {len(records)} frames came through; drops {_drops(runtime)}"
+            )
         span = records[-1].published - records[0].published
         pipelined_fps = (len(records) - 1) / span if span > 0 else float("inf")
         stages = stage_percentiles(record.stages_ms() for record in records)
@@ -250,7 +263,23 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
             "rss_mb": {early["label"]: early["rss_mb"], end["label"]: end["rss_mb"]},
             "rss_growth_percent": 100 * (end["rss_mb"] - early["rss_mb"]) / early["rss_mb"],
             "drops": report.drops,
+            "drops_all_passes": runtime.drops.as_dict(),
+            "degraded": runtime.degraded.as_dict(),
         }
+
+
+def _drops(runtime) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(runtime.drops.as_dict().items())) or "none"
+
+
+def _first_prepared(runtime, frames):
+    """The first frame of `frames` that prepares (bad ones are counted in runtime.drops)."""
+    for frame in frames:
+        try:
+            return runtime.prepare(frame)
+        except FrameError:
+            continue
+    raise EasyOccError(f"no frame of the source could be prepared; drops {_drops(runtime)}")
 
 
 def format_table(results: list[dict], host: dict | None = None) -> str:
@@ -282,6 +311,12 @@ def format_table(results: list[dict], host: dict | None = None) -> str:
     row("CPU % (100 = 1 core)", [r["cpu_percent"] for r in results], "{:.0f}")
     row("peak RSS MB", [r["peak_rss_mb"] for r in results], "{:.1f}")
     row("RSS growth early->end %", [r["rss_growth_percent"] for r in results], "{:+.2f}")
+    row("dropped frames, all passes", [sum(r.get("drops_all_passes", {}).values()) for r in results], "{:.0f}")
+    row("degraded frames (zero-filled)", [r.get("degraded", {}).get("frames", 0) for r in results], "{:.0f}")
+    for r in results:
+        if r.get("drops_all_passes"):
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["drops_all_passes"].items()))
+            lines.append(f"  {r['backend']} dropped: {reasons}")
     if host:
         lines.append("host decode + resize of one frame's images (ms, cameras in parallel): p50 / p99")
         for size, entry in host.items():

@@ -136,7 +136,8 @@ def run_bench(config: BenchConfig) -> dict:
     load_before = load_average()
     results = [bench_backend(entry, rig, frames_factory, options, live_factory) for entry in entries]
     sizes = dict.fromkeys([DEPLOYMENT_SIZE, *(tuple(r["input_size"]) for r in results)])
-    host = host_preprocess_ms(rig, next(iter(frames_factory(1))), sizes, repeats=options.host_repeats)
+    whole = next((f for f in frames_factory(options.frames) if all(c.name in f.images for c in rig)), None)
+    host = host_preprocess_ms(rig, whole, sizes, repeats=options.host_repeats) if whole else {}
     return {
         "source": source_name,
         "frames": options.frames,

@@ -29,7 +29,7 @@ from easyocc.runtime.postprocess import (
     observed_mask,
     occupied_voxels,
 )
-from easyocc.runtime.timing import DropCounter, FrameTiming, LatencyStats, now_s
+from easyocc.runtime.timing import DegradedCounter, DropCounter, FrameTiming, LatencyStats, now_s
 
 log = logging.getLogger("easyocc.runtime")
 
@@ -153,6 +153,7 @@ class OccupancyRuntime:
             raise
         self.stats = LatencyStats()
         self.drops = DropCounter()
+        self.degraded = DegradedCounter()  # frames published with zero-filled cameras (policy 'zero')
         self.stamps = StampGuard()
         log.info("runtime ready: %s on %s", self.manifest.summary(), self.backend_name)
 
@@ -250,6 +251,7 @@ class OccupancyRuntime:
         timing = prepared.timing
         timing.postprocess_done = now_s()
         names = tuple(self.manifest.camera_names[i] for i in prepared.missing)
+        self.degraded.add(names)
         frame = prepared.frame
         return OccupancyResult(
             frame.stamp_us,

@@ -40,7 +40,8 @@ class CallbackSink(Sink):
 
 class NpzSink(Sink):
     """<folder>/<seq:06d>.npz with semantics uint8 [X, Y, Z], confidence float16 [X, Y, Z], bev int8
-    [Y, X], stamp_us, and the sample token when the source gave one. Written atomically."""
+    [Y, X], stamp_us, the sample token when the source gave one, and missing_cameras (str [K]: the
+    cameras zero-filled in a degraded frame, empty for a whole one). Written atomically."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
@@ -57,6 +58,7 @@ class NpzSink(Sink):
                 bev=result.bev,
                 stamp_us=np.int64(result.stamp_us),
                 sample_token=np.str_(result.meta.get("sample_token", "")),
+                missing_cameras=np.array(result.missing_cameras, dtype=np.str_).reshape(-1),
             )
         self.count += 1
 

@@ -6,6 +6,7 @@ runs in parallel across cameras.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,13 +17,29 @@ from easyocc.runtime.contract.frames import CameraImage, FrameSet
 from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+log = logging.getLogger("easyocc.runtime")
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path) -> bytes | None:
+    """The file's bytes, or None when it cannot be read: the frame then lacks that camera, and the
+    runtime drops it (counted as 'missing_camera') or runs it zero-filled (--missing-camera zero)."""
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise EasyOccError(f"image {path}: {exc.strerror}") from None
+        log.debug("image %s: %s; the frame goes on without this camera", path, exc.strerror)
+        return None
+
+
+def _frame(images, seq: int, meta: dict) -> FrameSet:
+    """A frame set from (camera, stamp_us, bytes | None): unreadable cameras are left out and named in
+    meta['unreadable']; a frame none of whose images could be read keeps its stamp and no images."""
+    present = [CameraImage(camera, stamp, data=data) for camera, stamp, data in images if data is not None]
+    unreadable = [camera for camera, _, data in images if data is None]
+    if unreadable:
+        meta = {**meta, "unreadable": unreadable}
+    if present:
+        return FrameSet.from_images(present, seq, meta)
+    return FrameSet(max(stamp for _, stamp, _ in images), {}, seq, meta)
 
 
 class Pacer:
@@ -74,7 +91,9 @@ class NuScenesSource:
         if preload:
             for sample in self.samples:
                 for frame in sample.cameras.values():
-                    self._cache[frame.path] = _read(frame.path)
+                    data = _read(frame.path)
+                    if data is not None:
+                        self._cache[frame.path] = data
 
     @property
     def rig(self) -> CameraRig:
@@ -84,9 +103,9 @@ class NuScenesSource:
     def __len__(self) -> int:
         return len(self.samples) * max(self.loops, 1)
 
-    def _bytes(self, path: Path) -> bytes:
-        if self._cache is not None and path in self._cache:
-            return self._cache[path]
+    def _bytes(self, path: Path) -> bytes | None:
+        if self._cache is not None:
+            return self._cache.get(path)
         return _read(path)
 
     def __iter__(self) -> Iterator[FrameSet]:
@@ -97,12 +116,9 @@ class NuScenesSource:
         while self.loops == 0 or loop < self.loops:
             shift = loop * (last - first + period)
             for sample in self.samples:
-                images = [
-                    CameraImage(c, f.timestamp_us + shift, data=self._bytes(f.path)) for c, f in sample.cameras.items()
-                ]
-                frame = FrameSet.from_images(
-                    images, seq, {"sample_token": sample.token, "scene": sample.scene_name, "index": sample.index}
-                )
+                images = [(c, f.timestamp_us + shift, self._bytes(f.path)) for c, f in sample.cameras.items()]
+                meta = {"sample_token": sample.token, "scene": sample.scene_name, "index": sample.index}
+                frame = _frame(images, seq, meta)
                 pacer.wait(frame.stamp_us)
                 yield frame
                 seq += 1
@@ -140,10 +156,10 @@ class ImageFolderSource:
         pacer = Pacer(self.paced)
         for index in range(len(self)):
             images = [
-                CameraImage(name, self._stamp(self.files[name][index], index), data=_read(self.files[name][index]))
+                (name, self._stamp(self.files[name][index], index), _read(self.files[name][index]))
                 for name in self.camera_names
             ]
-            frame = FrameSet.from_images(images, index, {"index": index})
+            frame = _frame(images, index, {"index": index})
             pacer.wait(frame.stamp_us)
             yield frame
 

@@ -143,6 +143,7 @@ def summary_dict(runtime, report) -> dict:
         "frames_out": report.frames_out,
         "throughput_fps": round(report.throughput_fps, 3),
         "drops": report.drops,
+        "degraded": runtime.degraded.as_dict(),
         "latency_ms": runtime.stats.summary(),
     }
 
@@ -153,6 +154,10 @@ def summary_text(runtime, report) -> str:
     lines.append(f"frames: {report.frames_in} in, {report.frames_out} out, {report.throughput_fps:.2f} frames/s")
     if report.drops:
         lines.append("dropped: " + ", ".join(f"{reason} {count}" for reason, count in sorted(report.drops.items())))
+    degraded = runtime.degraded.as_dict()
+    if degraded["frames"]:
+        cameras = ", ".join(f"{name} {count}" for name, count in degraded["cameras"].items())
+        lines.append(f"degraded (published with zero-filled cameras): {degraded['frames']} frames ({cameras})")
     return "\n".join(lines)
 
 
@@ -204,3 +209,5 @@ class DemoConfig:
     """Output folder: preview.png/.gif (prediction beside the ground truth)."""
     threads: int | None = setting(None, min=1)
     """ONNX Runtime intra-op threads (null = all cores)."""
+    missing_camera: str = setting("drop", choices=("drop", "zero"))
+    """Policy for a frame with an absent or unreadable camera image: drop it (counted), or zero-fill it."""

@@ -157,6 +157,34 @@ class DropCounter:
             return dict(self._counts)
 
 
+class DegradedCounter:
+    """Frames published with cameras zero-filled (missing-camera policy 'zero'): not drops, since they
+    were published, but not whole either; counted per frame and per camera."""
+
+    def __init__(self):
+        self._cameras: Counter = Counter()
+        self._frames = 0
+        self._lock = threading.Lock()
+
+    def add(self, cameras) -> None:
+        """Count one published frame that ran without `cameras` (names); nothing when it is empty."""
+        if not cameras:
+            return
+        with self._lock:
+            self._frames += 1
+            self._cameras.update(cameras)
+
+    @property
+    def frames(self) -> int:
+        with self._lock:
+            return self._frames
+
+    def as_dict(self) -> dict:
+        """{'frames': n, 'cameras': {name: frames without it}}."""
+        with self._lock:
+            return {"frames": self._frames, "cameras": dict(sorted(self._cameras.items()))}
+
+
 @dataclass
 class ResourceSampler:
     """CPU time and RSS of this process (psutil), sampled on demand: peak RSS and CPU % between samples."""

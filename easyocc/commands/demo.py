@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_frames(parser, help="key frames to generate and stream (default 12)")
     options.add_out(parser, help="output folder (default demo_out)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--missing-camera", choices=("drop", "zero"), default=None, help="policy for an absent camera")
     options.add_config(parser, DemoConfig)
     return parser
 
@@ -124,6 +125,7 @@ def main(argv: list[str]) -> int:
         "frames": args.frames,
         "out": args.out,
         "threads": args.threads,
+        "missing_camera": args.missing_camera,
     }
     config = options.resolve_config(DemoConfig, args, flags)
     if args.print_config:
@@ -135,7 +137,10 @@ def main(argv: list[str]) -> int:
     source = NuScenesSource(data, config.scene or None)
     scene = config.scene or source.samples[0].scene_name
     source = NuScenesSource(data, scene)
-    with OccupancyRuntime(model, rig=source.rig, backend="onnxruntime", threads=config.threads) as runtime:
+    runtime = OccupancyRuntime(
+        model, rig=source.rig, backend="onnxruntime", threads=config.threads, missing_camera=config.missing_camera
+    )
+    with runtime:
         comparison = GroundTruthComparison(data, runtime.grid, runtime.observed())
         preview = PreviewSink(out / "preview", compose=comparison.compose, max_frames=config.frames)
         count = {"voxels": 0}
