@@ -63,8 +63,8 @@ def assemble(frame: FrameSet, camera_names, sync_tolerance_us: int, policy: str 
         if image is None:
             missing.append(index)
             unreadable = name in frame.meta.get("unreadable", ())
-            what = "image could not be read" if unreadable else "is missing"
-            problems.append((MISSING_CAMERA, f"camera {name} {what} in frame {frame.seq}"))
+            what = "image could not be read in" if unreadable else "is missing from"
+            problems.append((MISSING_CAMERA, f"camera {name} {what} frame {frame.seq}"))
             continue
         lag_us = frame.stamp_us - image.stamp_us
         if abs(lag_us) > sync_tolerance_us:
