@@ -23,6 +23,8 @@ import ctypes
 import ctypes.util
 import gc
 import sys
+import time
+from collections import deque
 
 import numpy as np
 from easyocc.runtime.contract.errors import EasyOccError
@@ -90,3 +92,54 @@ def freeze_startup_objects() -> int:
 def thaw() -> None:
     """Return the frozen objects to the collector."""
     gc.unfreeze()
+
+
+class GcMonitor:
+    """Times every garbage collection of this process (`gc.callbacks`): when, which generation, how long.
+
+    The collection runs on whichever thread allocated past the threshold and holds the GIL while it
+    walks the objects, so a pause here is a pause of every Python thread of the node. `between(t0, t1)`
+    says how much of an interval (time.perf_counter seconds) went to collections: the node records it
+    for each frame's hand-off and processing, so a slow frame shows whether the collector was the cause.
+    """
+
+    def __init__(self, keep: int = 4096):
+        self.events: deque = deque(maxlen=keep)  # (start_s, generation, pause_s)
+        self.counts = [0, 0, 0]
+        self._start: float | None = None
+        self._clock = time.perf_counter  # bound now: the callback may run during interpreter shutdown
+
+    def _callback(self, phase: str, info: dict) -> None:
+        now = self._clock()
+        if phase == "start":
+            self._start = now
+        elif self._start is not None:
+            generation = int(info.get("generation", 0))
+            self.events.append((self._start, generation, now - self._start))
+            self.counts[min(generation, 2)] += 1
+            self._start = None
+
+    def install(self) -> GcMonitor:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+        return self
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def between(self, t0: float, t1: float) -> float:
+        """Seconds of collection pauses overlapping [t0, t1]."""
+        total = 0.0
+        for start, _, pause in reversed(self.events):
+            if start + pause < t0:
+                break
+            total += max(0.0, min(t1, start + pause) - max(t0, start))
+        return total
+
+    def summary(self) -> dict:
+        """{'collections': [gen0, gen1, gen2], 'pause_ms': {gen: [ms, ...]}} over the kept events."""
+        pauses: dict[str, list[float]] = {}
+        for _, generation, pause in self.events:
+            pauses.setdefault(str(generation), []).append(round(1e3 * pause, 3))
+        return {"collections": list(self.counts), "pause_ms": pauses}

@@ -58,6 +58,11 @@ class OccupancyNode(LifecycleNode):
         self._sizes: dict[str, tuple[int, int]] = {}
         self._sync = None
         self._buffer = LatestBuffer(capacity=1, newest=True)
+        self._gc = memory.GcMonitor()
+        # per frame (ms): hand-off (last image, or the previous frame's end if later -> worker starts),
+        # collector pauses during queue_wait, during process + publish: what a slow frame waited for
+        self._frame_log: list[tuple[float, float, float]] = []
+        self._last_published_s = 0.0
         self._worker = None
         self._stop = threading.Event()
         self._active = False
@@ -157,6 +162,7 @@ class OccupancyNode(LifecycleNode):
         self._warm_up_outputs()
         warm_s = time.perf_counter() - start
         frozen = memory.freeze_startup_objects()  # no full collection of start-up objects mid-stream
+        self._gc.install()  # which frames' hand-off or processing the collector paused (stats()["gc"])
         self.get_logger().info(
             f"configured: {self.runtime.manifest.summary()} on {self.backend_name} (warm-up {warm_s:.2f} s,"
             f" {frozen} start-up objects frozen)"
@@ -341,6 +347,12 @@ class OccupancyNode(LifecycleNode):
         published = time.perf_counter()
         added_ms = 1e3 * (published - group.last_receipt_s)
         runtime_ms = 1e3 * (done - start)
+        if len(self._frame_log) < 100_000:
+            handoff_ms = 1e3 * (start - max(group.last_receipt_s, self._last_published_s))
+            gc_wait_ms = 1e3 * self._gc.between(group.last_receipt_s, start)
+            gc_work_ms = 1e3 * self._gc.between(start, published)
+            self._frame_log.append((round(handoff_ms, 3), round(gc_wait_ms, 3), round(gc_work_ms, 3)))
+        self._last_published_s = published
         self.health.frame_done(
             {
                 NODE_LATENCY: added_ms,
@@ -421,6 +433,11 @@ class OccupancyNode(LifecycleNode):
             "stream_restarts": report["restarts"],
             "images_received": report["received"],
             "backend": self.backend_name,
+            "gc": self._gc.summary(),
+            "per_frame_ms": {
+                "columns": ["handoff", "gc_during_queue_wait", "gc_during_process_publish"],
+                "rows": [list(row) for row in self._frame_log],
+            },
         }
 
 

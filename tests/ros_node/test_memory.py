@@ -76,3 +76,29 @@ def test_freeze_hides_start_up_objects_from_the_collector_until_thawed():
     finally:
         memory.thaw()
     assert gc.get_freeze_count() == 0
+
+
+def test_gc_monitor_times_collections_and_attributes_them_to_intervals():
+    import gc
+    import time
+
+    from easyocc.ros_node.memory import GcMonitor
+
+    monitor = GcMonitor().install()
+    try:
+        assert monitor.install() is monitor and gc.callbacks.count(monitor._callback) == 1  # idempotent
+        before = time.perf_counter()
+        junk = [[i] for i in range(200_000)]
+        gc.collect()
+        after = time.perf_counter()
+        del junk
+    finally:
+        monitor.uninstall()
+    assert monitor._callback not in gc.callbacks
+    start, generation, pause = monitor.events[-1]
+    assert generation == 2 and monitor.counts[2] >= 1 and pause > 0
+    assert before <= start <= after
+    assert monitor.between(before, after) >= pause  # the whole collection lies inside the interval
+    assert monitor.between(after + 1.0, after + 2.0) == 0.0
+    summary = monitor.summary()
+    assert summary["collections"] == monitor.counts and summary["pause_ms"]["2"][-1] == round(1e3 * pause, 3)
