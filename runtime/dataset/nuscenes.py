@@ -5,8 +5,10 @@ maps sensor -> ego, `ego_pose` maps ego -> global at that sensor's own timestamp
 
 Scale (full v1.0-trainval: 850 scenes, 34k key frames, 1.17M annotations, 2.6M sample_data rows):
 only key-frame sample_data rows and the ego poses they reference are kept (the sweeps between key
-frames are never read); rows are indexed by token, key-frame data by (sample, channel) and
-annotations by sample, each index built once, on first use, so every per-sample lookup is O(1).
+frames are never read); the annotation tables (sample_annotation, instance, category) are read on
+the first `boxes()` call, so training never holds them; rows are indexed by token, key-frame data by
+(sample, channel) and annotations by sample, each index built once, on first use, so every
+per-sample lookup is O(1).
 Measured in benchmarks/bench_nuscenes_tables.py (docs/results/nuscenes_tables.json).
 """
 
@@ -82,26 +84,28 @@ class NuScenesDataset:
         if not self.root.is_dir():
             raise EasyOccError(f"dataset folder not found: {self.root}")
         self.version = version or self._find_version()
-        table_dir = self.root / self.version
-        self._tables = {}
-        for name in REQUIRED_TABLES + OPTIONAL_TABLES:
-            path = table_dir / f"{name}.json"
-            if not path.is_file():
-                if name in REQUIRED_TABLES:
-                    raise EasyOccError(f"dataset {self.root}: table {self.version}/{name}.json is missing")
-                self._tables[name] = []
-                continue
-            try:
-                rows = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise EasyOccError(f"dataset table {path}: invalid JSON ({exc.msg})") from None
-            if name == "sample_data":
-                rows = [r for r in rows if r.get("is_key_frame", True)]
-            elif name == "ego_pose":
-                used = {r["ego_pose_token"] for r in self._tables["sample_data"]}
-                rows = [r for r in rows if r["token"] in used]
-            self._tables[name] = rows
+        self._tables = _LazyTables(self._read_table)
+        for name in REQUIRED_TABLES:  # read now: a missing or broken required table is refused at once
+            self._tables.setdefault(name, self._read_table(name))
         self._by_token = _TokenIndex(self._tables)
+
+    def _read_table(self, name: str) -> list:
+        """Rows of <root>/<version>/<name>.json; an optional table that is absent has none."""
+        path = self.root / self.version / f"{name}.json"
+        if not path.is_file():
+            if name in REQUIRED_TABLES:
+                raise EasyOccError(f"dataset {self.root}: table {self.version}/{name}.json is missing")
+            return []
+        try:
+            rows = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise EasyOccError(f"dataset table {path}: invalid JSON ({exc.msg})") from None
+        if name == "sample_data":
+            rows = [r for r in rows if r.get("is_key_frame", True)]
+        elif name == "ego_pose":
+            used = {r["ego_pose_token"] for r in self._tables["sample_data"]}
+            rows = [r for r in rows if r["token"] in used]
+        return rows
 
     @cached_property
     def _key_data(self) -> dict:
@@ -234,6 +238,18 @@ class NuScenesDataset:
     def labels_path(self, sample: Sample, labels_root=None) -> Path:
         """Occ3D labels of a sample: <labels_root or dataset root>/gts/<scene>/<token>/labels.npz."""
         return labels_path(labels_root or self.root, sample.scene_name, sample.token)
+
+
+class _LazyTables(dict):
+    """table name -> rows; a table not read yet (the annotation tables) is read on first access."""
+
+    def __init__(self, read):
+        super().__init__()
+        self._read = read
+
+    def __missing__(self, name: str) -> list:
+        rows = self[name] = self._read(name)
+        return rows
 
 
 class _TokenIndex(dict):
