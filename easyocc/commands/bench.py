@@ -59,6 +59,7 @@ def main(argv: list[str]) -> int:
     config = options.resolve_config(BenchConfig, args, flags)
     if args.print_config:
         return options.print_config(config)
+    options.check_outputs(json=args.json)
     options.setup_logging(quiet=True)
     from easyocc.runtime.benchmark_run import run_bench
 

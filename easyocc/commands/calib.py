@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from easyocc.commands import options
 from easyocc.runtime.dataset.lidar_projection import write_overlay_check
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    options.check_outputs(args.out, out_kind="file")
     fractions = write_overlay_check(
         args.data, args.scene, args.sample, args.out, not args.no_motion_compensation, args.max_depth
     )

@@ -130,6 +130,7 @@ def main(argv: list[str]) -> int:
     config = options.resolve_config(DemoConfig, args, flags)
     if args.print_config:
         return options.print_config(config)
+    options.check_outputs(config.out)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     model = check_model(config.model)
     out = Path(config.out)

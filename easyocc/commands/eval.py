@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
     scenes = list(args.scene or []) + [s for s in (getattr(args, "scenes_csv", None) or "").split(",") if s]
     if bool(args.model) == bool(args.predictions):
         raise EasyOccError("eval: give either --model CHECKPOINT.pt or --predictions DIR")
+    options.check_outputs(json=args.json)
     if args.predictions:
         return _score_predictions(args, scenes)
     from easyocc.training.eval_checkpoint import evaluate_checkpoint

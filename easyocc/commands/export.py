@@ -299,4 +299,5 @@ COMMANDS = {
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    options.check_outputs(getattr(args, "out", None), getattr(args, "json_path", None), out_kind="file")
     return COMMANDS[args.command](args)

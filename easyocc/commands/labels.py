@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     config = options.resolve_config(LabelsConfig, args, flags)
     if args.print_config:
         return options.print_config(config)
+    options.check_outputs(config.out)
     options.setup_logging(args.verbose)
     from easyocc.training.pseudo.run import run_labels
 

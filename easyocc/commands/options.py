@@ -12,8 +12,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
+from pathlib import Path
 
 from easyocc.runtime.contract import config as config_system
+from easyocc.runtime.contract.errors import EasyOccError
 
 
 def add_model(parser, required: bool = False, default=None, help: str | None = None, append: bool = False) -> None:
@@ -42,6 +45,36 @@ def add_out(parser, required: bool = False, default=None, help: str = "output fo
 
 def add_json(parser, help: str = "also write the results to this JSON file") -> None:
     parser.add_argument("--json", default=None, metavar="FILE", help=help)
+
+
+def check_output(path, flag: str = "--out", kind: str = "folder") -> None:
+    """Refuse an output that cannot be written, with one line, before any work: kind 'folder' (--out
+    of most commands) must not be an existing file, kind 'file' (--json, an exported model, an
+    overlay PNG) not an existing folder; the nearest existing folder above it must be a folder in
+    which a file can be created (probed, so read-only file systems and permissions both count)."""
+    if not path:
+        return
+    target = Path(path)
+    if kind == "folder" and target.exists() and not target.is_dir():
+        raise EasyOccError(f"{flag} {path}: is a file, expected a folder")
+    if kind == "file" and target.is_dir():
+        raise EasyOccError(f"{flag} {path}: is a folder, expected a file path")
+    existing = target if kind == "folder" and target.is_dir() else target.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EasyOccError(f"{flag} {path}: {existing} is a file, expected a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".easyocc-probe-"):
+            pass
+    except OSError as exc:
+        raise EasyOccError(f"{flag} {path}: cannot write in {existing} ({exc.strerror or exc})") from None
+
+
+def check_outputs(out=None, json=None, out_kind: str = "folder") -> None:
+    """check_output for a command's --out (a folder, or a file with out_kind='file') and --json."""
+    check_output(out, "--out", out_kind)
+    check_output(json, "--json", "file")
 
 
 def add_quiet(parser) -> None:

@@ -21,6 +21,7 @@ def main(argv: list[str]) -> int:
     options.add_deprecated(parser, "--checkpoint", "--model", "model")
     options.add_json(parser, help="write the figures to this JSON file")
     args = parser.parse_args(argv)
+    options.check_outputs(json=args.json)
     width, height = parse_size(args.size)
     configs = {name: variant(name, input_size=(width, height)) for name in args.variants.split(",") if name}
     if args.model:

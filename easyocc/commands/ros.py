@@ -92,6 +92,7 @@ def run(argv: list[str]) -> int:
         argv, ros_args = argv[:index], argv[index:]
     args = _run_parser().parse_args(argv)
     values = node_parameters(args)  # refused here, before any process or node starts
+    options.check_outputs(json=args.json)
     if args.print_config:
         return options.print_config(check_values(values))
     import rclpy

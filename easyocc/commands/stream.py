@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
     config = options.resolve_config(StreamConfig, args, flags)
     if args.print_config:
         return options.print_config(config)
+    options.check_outputs(config.out, args.json)
     options.setup_logging(args.verbose, quiet=not args.verbose)
     from easyocc.runtime.streaming import run_stream
 

@@ -45,6 +45,7 @@ def main(argv: list[str]) -> int:
         return options.print_config(config)
     if not args.out:
         raise EasyOccError("synth: give the output folder with --out")
+    options.check_outputs(args.out)
     if args.threads is not None and args.threads <= 0:
         raise EasyOccError(f"--threads must be positive, got {args.threads}")
     from easyocc.training.synth.writer import generate_dataset

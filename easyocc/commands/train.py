@@ -30,6 +30,7 @@ def main(argv: list[str]) -> int:
     config = options.resolve_config(TrainConfig, args, {"data.root": args.data, "out_dir": args.out})
     if args.print_config:
         return options.print_config(config)
+    options.check_outputs(config.out_dir)
     from easyocc.training.trainer import train
 
     result = train(config, progress=not args.quiet)
