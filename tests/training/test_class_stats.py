@@ -19,10 +19,9 @@ from easyocc.training.data import OccDataset, class_counts, labels_fingerprint, 
 from easyocc.training.losses import count_classes  # noqa: E402
 from easyocc.training.trainer import train  # noqa: E402
 
-from tests.training.test_data import make_tiny_world, tiny_config  # noqa: E402
-
-PROJECT = Path(__file__).resolve().parents[2]
-TINY_YAML = PROJECT / "training" / "configs" / "tiny.yaml"
+from easyocc.testing import TINY_TRAIN_CONFIG as TINY_YAML  # noqa: E402  (training/configs/tiny.yaml)
+from easyocc.testing import make_tiny_world  # noqa: E402
+from easyocc.testing import tiny_model_config as tiny_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")

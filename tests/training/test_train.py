@@ -18,10 +18,10 @@ from easyocc.training.config import load_config  # noqa: E402
 from easyocc.training.model import build_model, load_checkpoint, read_checkpoint  # noqa: E402
 from easyocc.training.trainer import StepBatches, learning_rate, train  # noqa: E402
 
-from tests.training.test_data import make_tiny_world  # noqa: E402
+from easyocc.testing import TINY_TRAIN_CONFIG as TINY_YAML  # noqa: E402  (training/configs/tiny.yaml)
 
 PROJECT = Path(__file__).resolve().parents[2]
-TINY_YAML = PROJECT / "training" / "configs" / "tiny.yaml"
+from easyocc.testing import make_tiny_world  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +53,9 @@ def test_eval_cli_tables_json_and_images(world, tmp_path, capsys):
     import shutil
 
     import cv2
+    from easyocc.runtime.topdown import LEGEND_WIDTH
 
     from easyocc.commands.eval import main
-    from easyocc.runtime.topdown import LEGEND_WIDTH
 
     train(load_config(TINY_YAML, overrides(world, tmp_path / "run", "optim.iters=1")), progress=False)
     shutil.copytree(Path(world) / "gts", tmp_path / "labels" / "gts")  # stands in for pseudo-labels
