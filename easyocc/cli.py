@@ -60,20 +60,61 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] == "easyocc":
-            raise
-        print(f"easyocc {name}: needs '{exc.name}', install it with: pip install 'easyocc[{extra}]'", file=sys.stderr)
-        return 2
+        return _missing_module(name, exc, extra)
     return run_command(name, module.main, rest)
 
 
+# Modules whose distribution is named differently (the others: the module name is the package name).
+DISTRIBUTION_OF = {"cv2": "opencv-python-headless", "yaml": "pyyaml", "PIL": "pillow", "tensorrt": "tensorrt"}
+
+
+def extra_providing(module: str, default: str) -> str:
+    """The extra of easyocc that installs `module` (from the package's own metadata), else `default`."""
+    from importlib import metadata
+
+    wanted = {DISTRIBUTION_OF.get(module, module), f"ros-jazzy-{module}"}
+    wanted = {w.lower().replace("_", "-") for w in wanted}
+    try:
+        requirements = metadata.requires("easyocc") or []
+    except metadata.PackageNotFoundError:
+        return default
+    for line in requirements:
+        spec, _, marker = line.partition(";")
+        package = spec.strip().split(" ")[0].split("[")[0]
+        for stop in "<>=!~":
+            package = package.split(stop)[0]
+        if package.lower().replace("_", "-") in wanted and "extra ==" in marker:
+            return marker.split("extra ==")[1].strip().strip("'\"")
+    return default
+
+
+def _missing_module(name: str, exc: ModuleNotFoundError, extra: str) -> int:
+    """One line for an optional dependency that is not installed; a missing easyocc module is a bug."""
+    module = (exc.name or "").split(".")[0]
+    if not module or module == "easyocc":
+        raise exc
+    extra = extra_providing(module, extra)
+    how = (
+        "source a ROS 2 Jazzy installation (setup.bash)"
+        if extra == "ros"
+        else f"install it with: pip install 'easyocc[{extra}]'"
+    )
+    print(f"easyocc {name}: needs '{module}' (extra '{extra}'), which is not installed; {how}", file=sys.stderr)
+    return 2
+
+
 def run_command(name: str, command_main, argv: list[str]) -> int:
-    """Run a command's main with the one error printer: an EasyOccError is one line on stderr, exit 2."""
+    """Run a command's main with the one error printer: an EasyOccError is one line on stderr, exit 2;
+    an optional dependency imported lazily during the command and not installed is one line naming
+    its extra, exit 2."""
+    extra = COMMANDS.get(name, ("", "", "base"))[2]
     try:
         return int(command_main(argv) or 0)
     except EasyOccError as exc:
         print(f"easyocc {name}: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        return _missing_module(name, exc, extra)
     except KeyboardInterrupt:
         print(f"easyocc {name}: interrupted", file=sys.stderr)
         return 130
