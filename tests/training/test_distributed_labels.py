@@ -77,6 +77,7 @@ def test_two_gloo_processes_label_disjoint_shards_with_one_cache_and_one_summary
     assert merged["labelled"] == FRAMES and merged["failed"] == 0 and merged["failures"] == []
     assert merged["cache_misses"] == sum(r["cache_misses"] for r in ranks)
     assert merged["shards"] == [r["shard"] for r in ranks]
+    assert merged["providers"] == [{"depth": "ground-truth", "segmenter": "ground-truth"}]
     stages = merged["stage_seconds_per_key_frame"]
     assert stages["segmenter"] > 0 and stages["depth"] > 0 and stages["cache_io"] > 0 and stages["3d_stage"] > 0
     assert merged["seconds_per_key_frame"] == pytest.approx(sum(stages.values()), abs=1e-3)

@@ -218,6 +218,7 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
         "cache_hits": cache.hits,
         "cache_misses": cache.misses,
         "shard": {"rank": rank, "start": first, "stop": stop},
+        "providers": {"segmenter": job.segmenter, "depth": job.depth},
         "label_seconds": round(sum(timings), 3),
         "provider_seconds": {kind: round(seconds, 3) for kind, seconds in cache.seconds.items()},
         "wall_seconds": round(time.perf_counter() - started, 3),

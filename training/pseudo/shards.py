@@ -51,6 +51,9 @@ def merge_summaries(summaries: list[dict], world: int) -> dict:
         "failures": [f for s in sorted(summaries, key=lambda s: s["rank"]) for f in s.get("failures", [])],
         "shards": [s["shard"] for s in sorted(summaries, key=lambda s: s["rank"]) if "shard" in s],
     }
+    providers = {json.dumps(s["providers"], sort_keys=True) for s in summaries if "providers" in s}
+    if providers:  # the stage costs below are per provider: say which (several: shards labelled differently)
+        merged["providers"] = [json.loads(p) for p in sorted(providers)]
     labelled = merged["labelled"]
     label_s = sum(float(s.get("label_seconds", 0.0)) for s in summaries)
     if labelled and label_s > 0:
