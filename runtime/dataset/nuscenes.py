@@ -270,7 +270,8 @@ def load_dataset(root, version: str | None = None) -> NuScenesDataset:
     root = Path(root).resolve()
     if not root.is_dir():
         raise EasyOccError(f"dataset folder not found: {root}")
-    tables = sorted(root.glob(f"{version or '*'}/*.json"))
+    # table folders only (they hold sample.json): other JSON under the root (stats/ of the labels) may change freely
+    tables = sorted(p for p in root.glob(f"{version or '*'}/*.json") if (p.parent / "sample.json").is_file())
     return _load_cached(root, version, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in tables))
 
 

@@ -61,6 +61,9 @@ def test_one_shared_reader_per_folder_until_a_table_changes(tables_copy):
     scene.write_text(json.dumps(scenes))
     second = load_dataset(tables_copy)
     assert second is not first and second.scene_names == ["scene-renamed"]
+    (tables_copy / "stats").mkdir()  # JSON outside the table folder (class statistics) is not a table
+    (tables_copy / "stats" / "class_counts.json").write_text("{}")
+    assert load_dataset(tables_copy) is second
 
 
 def test_broken_tables_are_named(tables_copy):
