@@ -4,8 +4,11 @@ Per key frame: lift the six cameras of the key frame and of up to `past_frames` 
 the global frame (each frame's cloud cleaned by statistical outlier removal and kept in a small
 cache, so sequential key frames reuse it), take static classes only from past frames, bring
 everything into the label frame (the key frame's ego at the lidar's time, else at the first
-camera's), vote classes per voxel, trace free space from every camera centre to every point, and
-build the masks.
+camera's), vote classes per voxel (where the key frame's cameras see a dynamic class, that class
+wins: a moving object keeps its class and, past frames giving static classes only, leaves no trail),
+trace free space from every camera centre to every point, and build the masks. `mask_camera` is the
+key frame's own visibility, as Occ3D defines it (voxels its cameras' rays cross or end in); past
+frames add labels, not visibility (their accumulated coverage is reported as `observed_accumulated`).
 """
 
 from __future__ import annotations
@@ -198,7 +201,7 @@ class PseudoLabeler:
             except ProviderError as exc:
                 log.warning("past frame dropped: %s", exc)
                 skipped.append(str(exc))
-        points, classes, origin_id, origins = [], [], [], []
+        points, classes, origin_id, origins, current = [], [], [], [], []
         for age, cloud in clouds:
             keep = slice(None)
             if age and self.config.dynamic_filter:
@@ -207,26 +210,51 @@ class PseudoLabeler:
             classes.append(cloud.classes[keep])
             origin_id.append(cloud.camera[keep].astype(np.int64) + sum(len(o) for o in origins))
             origins.append(transform_points(label_T_global, cloud.origins_global))
+            current.append(np.full(len(classes[-1]), age == 0))
         points, classes = np.concatenate(points), np.concatenate(classes)
-        origin_id, origins = np.concatenate(origin_id), np.concatenate(origins)
+        origin_id, origins, current = np.concatenate(origin_id), np.concatenate(origins), np.concatenate(current)
         semantics, occupied, _ = vote(points, classes, grid, self.config.min_points)
-        ray_origins, ray_ends = unique_rays(origins, origin_id, points, grid)
-        if self.config.free_margin:
-            ray_ends = ray_origins + (1 - self.config.free_margin) * (ray_ends - ray_origins)
-        free = free_space(ray_origins, ray_ends, grid) & ~guard_band(occupied, self.config.free_guard_voxels)
-        mask_camera = occupied | free
+        # The key frame's dynamic observations take precedence: a voxel its cameras see a vehicle or a
+        # person in keeps that class, whatever static classes past frames voted there.
+        now_dynamic = current & np.isin(classes, _DYNAMIC)
+        if self.config.dynamic_filter and now_dynamic.any():
+            dynamic_semantics, dynamic_voxels, _ = vote(points[now_dynamic], classes[now_dynamic], grid, 1)
+            semantics[dynamic_voxels] = dynamic_semantics[dynamic_voxels]
+            occupied |= dynamic_voxels
+        guard = ~guard_band(occupied, self.config.free_guard_voxels)
+        free_now, rays_now = self._free(origins, origin_id[current], points[current], grid)
+        free_past, rays_past = self._free(origins, origin_id[~current], points[~current], grid)
+        free_now &= guard
+        free = free_now | (free_past & guard)
+        # mask_camera as Occ3D defines it: what the key frame's own cameras observe (voxels their rays
+        # cross, and the voxels their points land in). Past frames fill in labels, not visibility.
+        _, _, hit_now = vote(points[current], classes[current], grid, 1)
+        mask_camera = (free_now | hit_now) & (occupied | free)
+        mask_accumulated = occupied | free
         use_lidar = self.read_lidar and key.lidar is not None
         mask_lidar = lidar_mask(self.dataset, key, grid) if use_lidar else mask_camera
         labels = OccLabels(semantics, mask_lidar.astype(np.uint8), mask_camera.astype(np.uint8)).validate(grid)
         info = {
             "frames_used": len(clouds),
             "points": int(len(points)),
-            "rays": int(len(ray_origins)),
+            "rays": rays_now + rays_past,
             "occupied": int(occupied.sum()),
             "free": int(free.sum()),
+            "observed_now": int(mask_camera.sum()),
+            "observed_accumulated": int(mask_accumulated.sum()),
             "past_frames_dropped": skipped,
         }
         return labels, info
+
+    def _free(self, origins, origin_id, points, grid) -> tuple[np.ndarray, int]:
+        """bool [X, Y, Z] voxels crossed by rays from their camera to each point (stopping free_margin
+        short of the hit), and the number of distinct rays traced."""
+        if not len(points):
+            return np.zeros(grid.shape, dtype=bool), 0
+        ray_origins, ray_ends = unique_rays(origins, origin_id, points, grid)
+        if self.config.free_margin:
+            ray_ends = ray_origins + (1 - self.config.free_margin) * (ray_ends - ray_origins)
+        return free_space(ray_origins, ray_ends, grid), len(ray_origins)
 
 
 def guard_band(occupied: np.ndarray, voxels: int) -> np.ndarray:
