@@ -24,6 +24,7 @@ from easyocc.calibration import NUSCENES_CAMERAS, CameraRig, camera_from_nuscene
 from easyocc.runtime.contract.classes import class_from_nuscenes_category
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.dataset.labels import labels_path
+from easyocc.runtime.dataset.nuscenes_schema import check_references, check_rows
 
 LIDAR_CHANNEL = "LIDAR_TOP"
 REQUIRED_TABLES = ("scene", "sample", "sample_data", "ego_pose", "calibrated_sensor", "sensor")
@@ -87,6 +88,7 @@ class NuScenesDataset:
         self._tables = _LazyTables(self._read_table)
         for name in REQUIRED_TABLES:  # read now: a missing or broken required table is refused at once
             self._tables.setdefault(name, self._read_table(name))
+        check_references(self.version, self._tables, REQUIRED_TABLES)
         self._by_token = _TokenIndex(self._tables)
 
     def _read_table(self, name: str) -> list:
@@ -100,11 +102,14 @@ class NuScenesDataset:
             rows = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise EasyOccError(f"dataset table {path}: invalid JSON ({exc.msg})") from None
-        if name == "sample_data":
-            rows = [r for r in rows if r.get("is_key_frame", True)]
+        if not isinstance(rows, list):
+            raise EasyOccError(f"dataset table {path}: expected a list of rows, got {type(rows).__name__}")
+        if name == "sample_data":  # only key frames are read, so only they are checked
+            rows = [r for r in rows if not isinstance(r, dict) or r.get("is_key_frame", True)]
         elif name == "ego_pose":
             used = {r["ego_pose_token"] for r in self._tables["sample_data"]}
-            rows = [r for r in rows if r["token"] in used]
+            rows = [r for r in rows if not isinstance(r, dict) or r.get("token") in used]
+        check_rows(f"{self.version}/{name}.json", name, rows)
         return rows
 
     @cached_property
@@ -120,6 +125,8 @@ class NuScenesDataset:
     @cached_property
     def _annotations(self) -> dict:
         """sample token -> its sample_annotation rows."""
+        names = ("sample_annotation", "instance", "category")
+        check_references(self.version, {n: self._tables[n] for n in (*names, "sample")}, names)
         by_sample: dict[str, list] = {}
         for ann in self._tables["sample_annotation"]:
             by_sample.setdefault(ann["sample_token"], []).append(ann)
@@ -285,10 +292,14 @@ def load_lidar(path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise EasyOccError(f"lidar file not found: {path}")
-    raw = np.fromfile(path, dtype=np.float32)
-    if raw.size % 5:
-        raise EasyOccError(f"lidar file {path}: size {raw.size} floats is not a multiple of 5")
-    return raw.reshape(-1, 5)
+    size = path.stat().st_size
+    row = 5 * np.dtype(np.float32).itemsize
+    if size % row:
+        raise EasyOccError(
+            f"lidar file {path}: {size} bytes is not a multiple of the {row}-byte point row "
+            f"(x, y, z, intensity, ring float32); the file is truncated or not a nuScenes .pcd.bin"
+        )
+    return np.fromfile(path, dtype=np.float32).reshape(-1, 5)
 
 
 def _image_size(path: Path) -> tuple[int, int]:
