@@ -51,6 +51,27 @@ def headline(scores: dict) -> dict:
     return {key: scores[key] for key in keys if scores.get(key) is not None and np.isfinite(scores[key])}
 
 
+CONFIDENCE_BINS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.8, 1.01)
+
+
+def flips_by_confidence(reference, candidate, feeds) -> list[dict]:
+    """Where the classes flip: per bin of the reference's confidence, the share of voxels in the bin
+    and the fraction of them whose class the candidate changes (over all feeds)."""
+    edges = np.asarray(CONFIDENCE_BINS)
+    voxels, flips = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+    with reference, candidate:
+        for _, feed in feeds:
+            ref, cand = reference.infer(feed), candidate.infer(feed)
+            index = np.digitize(ref["confidence"].ravel(), edges) - 1
+            changed = (ref["semantics"] != cand["semantics"]).ravel()
+            voxels += np.bincount(index, minlength=len(voxels))[: len(voxels)]
+            flips += np.bincount(index, weights=changed, minlength=len(voxels))[: len(voxels)]
+    return [
+        {"confidence": [float(lo), float(min(hi, 1.0))], "share": v / voxels.sum(), "flip_rate": f / v if v else None}
+        for lo, hi, v, f in zip(edges[:-1], edges[1:], voxels, flips)
+    ]
+
+
 def spread(values) -> dict:
     values = [float(v) for v in values]
     return {"mean": float(np.mean(values)), "min": min(values), "max": max(values), "std": float(np.std(values))}
@@ -124,6 +145,8 @@ def main() -> int:
         scores[label] = headline(score_runner(runner, heldout, scene, out / "predictions" / safe, rays=rays))
 
     int8_real = [data["agreement"] for _, data in exports.values()]
+    fp32, _, int8 = runners()
+    flips = flips_by_confidence(fp32, int8[0], real)
     result = {
         "model": args.model,
         "model_version": manifest.model_version,
@@ -170,6 +193,7 @@ def main() -> int:
             },
             "rayiou_scored_for": labels[:3],
         },
+        "int8_flips_by_fp32_confidence_real_heldout": flips,
         "sensitivity": next(iter(exports.values()))[1]["sensitivity"],
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -257,7 +257,34 @@ def run_quantizer(onnx_path, out_path, feeds, manifest: Manifest | None, kept: d
                 "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OP_TYPES),
             },
         )
-    return load_onnx(out_path)
+    model = load_onnx(out_path)
+    float_inputs_for_kept(model, {name for names in kept.values() for name in names})
+    return model
+
+
+def float_inputs_for_kept(model, kept) -> int:
+    """Give every node in `kept` its float input back where the quantizer shared an activation's
+    Q/DQ pair with it (a tensor quantized for one consumer is dequantized for all of them), and drop
+    Q/DQ nodes left without consumers. Returns the number of inputs rewired. In place."""
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    rewired = 0
+    for node in graph.node:
+        if node.name not in kept:
+            continue
+        for position, name in enumerate(node.input):
+            dq = producer.get(name)
+            q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[position] = q.input[0]
+                rewired += 1
+    while True:
+        used = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
+        dead = [n for n in graph.node if n.op_type in QDQ_OPS and not any(out in used for out in n.output)]
+        if not dead:
+            return rewired
+        for node in dead:
+            graph.node.remove(node)
 
 
 @contextlib.contextmanager

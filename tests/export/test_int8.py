@@ -238,3 +238,27 @@ def test_score_runner_scores_saved_predictions(synth_root, tmp_path):
         assert data["semantics"].dtype == np.uint8 and data["semantics"].shape == (200, 200, 16)
     with pytest.raises(EasyOccError, match=r"has no scene 'synth-9999'"):
         score_runner(runner, synth_root, "synth-9999", tmp_path / "none")
+
+
+def test_kept_nodes_get_their_float_input_back():
+    """The quantizer dequantizes a shared activation for every consumer; a kept Conv must read the float tensor."""
+    from easyocc.export.quantize import float_inputs_for_kept
+    from onnx import TensorProto, helper
+
+    scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.1])
+    zero = helper.make_tensor("z", TensorProto.INT8, [], [0])
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [3, 3, 1, 1], [0.5] * 9)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="q"),
+        helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="dq"),
+        helper.make_node("Conv", ["xd", "w"], ["a"], name="int8_conv"),
+        helper.make_node("Conv", ["xd", "w"], ["b"], name="kept_conv"),
+    ]
+    value = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 3, 4, 4]) for n in ("x", "a", "b")]
+    graph = helper.make_graph(nodes, "shared", value[:1], value[1:], initializer=[scale, zero, weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert float_inputs_for_kept(model, {"kept_conv"}) == 1
+    inputs = {node.name: list(node.input) for node in model.graph.node}
+    assert inputs["kept_conv"] == ["x", "w"] and inputs["int8_conv"] == ["xd", "w"]
+    assert float_inputs_for_kept(model, {"int8_conv"}) == 1
+    assert [node.op_type for node in model.graph.node] == ["Conv", "Conv"]  # the unused Q/DQ pair is gone
