@@ -84,11 +84,25 @@ def encoded_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def check_complete(data: bytes, what: str = "image") -> None:
+    """Refuse a JPEG without an end-of-image marker after its last scan, or a PNG without its IEND
+    chunk: a truncated file, which OpenCV would decode partially (the rest grey) without an error."""
+    if data[:2] == b"\xff\xd8":
+        if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+            raise EasyOccError(
+                f"{what}: truncated JPEG (no end-of-image marker after the last scan; {len(data)} bytes)"
+            )
+    elif data[:8] == _PNG_SIGNATURE and b"IEND" not in data[-12:]:
+        raise EasyOccError(f"{what}: truncated PNG (no IEND chunk at the end; {len(data)} bytes)")
+
+
 def decode_image(data: bytes, what: str = "image", reduce: int = 1, bgr: bool = False) -> np.ndarray:
     """JPEG or PNG bytes -> uint8 RGB [H / reduce, W / reduce, 3] (sizes rounded up); BGR, as OpenCV
-    decodes, with bgr=True (resize_to_network(..., bgr=True) then swaps the channels on the smaller image)."""
+    decodes, with bgr=True (resize_to_network(..., bgr=True) then swaps the channels on the smaller image).
+    Truncated files are refused (check_complete), not decoded in part."""
     if not data:
         raise EasyOccError(f"{what}: empty image data")
+    check_complete(data, what)
     if reduce not in _REDUCED_FLAGS:
         raise EasyOccError(f"{what}: decode reduction must be 1, 2, 4 or 8, got {reduce}")
     buffer = np.frombuffer(data, dtype=np.uint8)
@@ -98,14 +112,14 @@ def decode_image(data: bytes, what: str = "image", reduce: int = 1, bgr: bool = 
     return image_bgr if bgr else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path, reduce: int = 1) -> np.ndarray:
-    """uint8 RGB [H / reduce, W / reduce, 3] from a JPEG or PNG file."""
+def read_image(path, reduce: int = 1, bgr: bool = False) -> np.ndarray:
+    """uint8 RGB (BGR with bgr=True) [H / reduce, W / reduce, 3] from a JPEG or PNG file."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
         raise EasyOccError(f"image {path}: {exc.strerror}") from None
-    return decode_image(data, what=f"image {path}", reduce=reduce)
+    return decode_image(data, what=f"image {path}", reduce=reduce, bgr=bgr)
 
 
 def resize_to_network(
@@ -231,6 +245,8 @@ class CameraPreprocessor:
             self._check_header(index, image.data)
         names = [f"camera {self.rig[index].name}" for index in encoded]
         try:
+            for image, name in zip(encoded.values(), names):
+                check_complete(image.data, name)
             images = self._gpu.decode([image.data for image in encoded.values()], names)
         except EasyOccError as exc:
             raise FrameError(CORRUPT_IMAGE, str(exc)) from None

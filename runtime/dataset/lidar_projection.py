@@ -61,6 +61,7 @@ def write_overlay_check(
     import cv2
     from easyocc.calibration.overlay import depth_colours, draw_points, label_image, mosaic
     from easyocc.runtime.contract.fileio import atomic_path
+    from easyocc.runtime.contract.preprocess import read_image
 
     dataset = NuScenesDataset(data)
     scene = scene or dataset.scene_names[0]
@@ -70,9 +71,7 @@ def write_overlay_check(
     sample = samples[sample_index]
     tiles, fractions = [], {}
     for projection in project_lidar(dataset, sample, motion_compensation=motion_compensation):
-        image = cv2.imread(str(sample.cameras[projection.camera].path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise EasyOccError(f"image not readable: {sample.cameras[projection.camera].path}")
+        image = read_image(sample.cameras[projection.camera].path, bgr=True)  # refuses truncated files
         radius = max(1, image.shape[1] // 500)
         image = draw_points(image, projection.uv, depth_colours(projection.depth_m, max_depth), radius)
         tiles.append(label_image(image, f"{projection.camera}  {100 * projection.fraction_in_image:.1f}% of points"))
