@@ -227,8 +227,8 @@ def class_counts(dataset: OccDataset, cache: bool = True) -> tuple[np.ndarray, s
                  "labelled_voxels": int(counts.sum()), "class_counts": counts.tolist()}  # fmt: skip
         try:
             write_json_atomic(path, stats)
-        except OSError as exc:
-            log.warning("class statistics: cannot cache in %s (%s)", path.parent, exc.strerror or exc)
+        except (OSError, EasyOccError) as exc:  # fileio reports an unwritable folder as EasyOccError
+            log.warning("class statistics: cannot cache in %s (%s)", path.parent, getattr(exc, "strerror", None) or exc)
     return counts, "computed"
 
 

@@ -81,6 +81,14 @@ def test_a_corrupt_cache_file_is_recounted(world, labels, caplog):
     assert f"class statistics: unreadable cache {cached}; recounting" in caplog.text
 
 
+def test_a_labels_folder_that_cannot_hold_the_cache_only_logs(world, labels, caplog):
+    (labels / "stats").write_text("a file where the stats folder would go")
+    with caplog.at_level(logging.WARNING, logger="easyocc.training.data"):
+        counts, source = class_counts(OccDataset(world, labels, tiny_config()))
+    assert source == "computed" and counts.sum() > 0
+    assert f"class statistics: cannot cache in {labels / 'stats'} (" in caplog.text
+
+
 def test_resume_reads_the_cache(world, tmp_path, caplog):
     overrides = [f"data.root={world}", f"out_dir={tmp_path / 'run'}", "data.val_scenes=0"]
     with caplog.at_level(logging.INFO, logger="easyocc.training.data"):
