@@ -25,7 +25,7 @@ from easyocc.runtime.contract.fileio import write_json_atomic
 from easyocc.runtime.contract.manifest import ViewTransformSpec
 from easyocc.runtime.contract.preprocess import read_image, resize_to_network
 from easyocc.runtime.contract.view_feed import ViewTableCache
-from easyocc.runtime.dataset.labels import read_labels
+from easyocc.runtime.dataset.labels import check_labels_grid, read_labels
 from easyocc.runtime.dataset.nuscenes import Sample, load_dataset
 from easyocc.runtime.dataset.splits import SceneSplit, resolve_split, split_scenes
 from easyocc.training.model.config import ModelConfig
@@ -101,6 +101,8 @@ class OccDataset(torch.utils.data.Dataset):
                 f"data: no sample of scenes {scenes[:3]}{'...' if len(scenes) > 3 else ''} in {self.data.root} "
                 f"has labels under {self.labels_root}/gts"
             )
+        # labels of the same shape on another grid (0.5 m over +-50 m vs 0.4 m over +-40 m): refused here
+        check_labels_grid(self.grid, self.labels_root, "the model", same_shape_only=True)
         spec = ViewTransformSpec(self.config.stride_xy, self.config.stride_z, self.config.min_depth_m)
         self._tables = ViewTableCache(self.grid, spec, size=8)
 

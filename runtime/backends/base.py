@@ -157,6 +157,7 @@ def check_contract(manifest: Manifest, who: str) -> None:
     )
 
     manifest.check_classes()
+    manifest.check_meaning()
     grid = manifest.grid
     n_cam = len(manifest.camera_names)
     width, height = manifest.input_size

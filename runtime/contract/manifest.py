@@ -6,6 +6,7 @@ The runtime refuses a model whose manifest does not match the rig, the grid or t
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 from easyocc.runtime.contract.classes import CLASS_NAMES
@@ -250,8 +251,51 @@ class Manifest:
             raise EasyOccError(f"grid differs: model has {mine.describe()}, runtime expects {grid.describe()}")
 
     def check_classes(self) -> None:
-        if tuple(self.class_names) != CLASS_NAMES:
-            raise EasyOccError("model classes differ from the runtime's Occ3D taxonomy")
+        names = tuple(self.class_names)
+        if names != CLASS_NAMES:
+            differing = [f"{i}: {a!r} != {b!r}" for i, (a, b) in enumerate(zip(names, CLASS_NAMES)) if a != b][:3]
+            raise EasyOccError(
+                f"model classes differ from the runtime's Occ3D taxonomy: {len(names)} vs {len(CLASS_NAMES)} "
+                f"classes; first differences {differing or 'none (a longer or shorter list)'}"
+            )
+
+    def check_meaning(self) -> None:
+        """Refuse a manifest whose fields say something this runtime would not honour, or contradict the
+        model_config it was built from (when it carries one): colour order, grid (origin, voxel size,
+        range), input size, cameras, view-transform spec, classes, normalisation. An edited manifest
+        with the same tensor shapes (0.5 m voxels over +-50 m, still 200x200x16) would otherwise run and
+        publish every voxel at the wrong place."""
+        if self.colour_order != "RGB":
+            raise EasyOccError(
+                f"manifest colour_order is '{self.colour_order}': this runtime feeds RGB images only; "
+                "re-export the model for RGB input"
+            )
+        config = self.model_config
+        if not config:
+            return
+        stated = {
+            "grid": (self.grid, GridSpec.from_dict(config["grid"]) if config.get("grid") else None),
+            "input_size": (tuple(self.input_size), tuple(config.get("input_size") or ()) or None),
+            "camera_names": (tuple(self.camera_names), tuple(config.get("camera_names") or ()) or None),
+            "view_transform.stride_xy": (self.view_transform.stride_xy, config.get("stride_xy")),
+            "view_transform.stride_z": (self.view_transform.stride_z, config.get("stride_z")),
+            "view_transform.min_depth_m": (self.view_transform.min_depth_m, config.get("min_depth_m")),
+            "class_names": (len(self.class_names), config.get("num_classes")),
+        }
+        for name, (mine, trained) in stated.items():
+            if trained is not None and mine != trained:
+                raise EasyOccError(
+                    f"manifest {name} {_brief(mine)} differs from its model_config's {_brief(trained)}, which "
+                    "the model was trained for: the manifest was edited or built for another model"
+                )
+        for key in ("pixel_mean", "pixel_std"):
+            values = config.get(key)
+            if values is None:
+                continue
+            ok = isinstance(values, (list, tuple)) and len(values) == 3
+            ok = ok and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+            if not ok or (key == "pixel_std" and min(values) <= 0):
+                raise EasyOccError(f"manifest model_config {key} {values!r}: expected 3 finite numbers (std > 0)")
 
     def summary(self) -> str:
         width, height = self.input_size
@@ -261,3 +305,9 @@ class Manifest:
             f"{self.model_name} {self.model_version}: {len(self.camera_names)} cams {width}x{height}, "
             f"grid {self.grid.describe()}{precision}"
         )
+
+
+def _brief(value, limit: int = 90) -> str:
+    """A value for a one-line message: a grid described, anything else repr'd, cut at `limit` chars."""
+    text = value.describe() if isinstance(value, GridSpec) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -83,6 +83,43 @@ class _ShapeOnly:
         self.shape = tuple(shape)
 
 
+# Where a labels folder records the grid its labels were made for (first found wins); without either,
+# labels under gts/ are Occ3D-nuScenes labels, on its grid.
+GRID_RECORDS = (("synth_config.json", ("grid",)), ("pseudo_labels.json", ("config", "grid")))
+
+
+def labels_grid(root) -> tuple[GridSpec, str]:
+    """(grid of the labels under <root>/gts, where that comes from): the synthetic world's
+    synth_config.json, the pseudo-labeller's pseudo_labels.json, else the Occ3D-nuScenes grid."""
+    import json
+
+    from easyocc.runtime.contract.grid import OCC3D_NUSCENES
+
+    for name, keys in GRID_RECORDS:
+        path = Path(root) / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text())
+            for key in keys:
+                data = data[key]
+            return GridSpec.from_dict(data), str(path)
+        except (ValueError, KeyError, TypeError, EasyOccError) as exc:
+            raise EasyOccError(f"{path}: no readable labels grid ({exc})") from None
+    return OCC3D_NUSCENES, "Occ3D-nuScenes (no synth_config.json or pseudo_labels.json)"
+
+
+def check_labels_grid(grid: GridSpec, root, who: str, same_shape_only: bool = False) -> None:
+    """Refuse to score or train `who` (on `grid`) against labels made for another grid, even one of the
+    same shape: every voxel would be compared with the one at another place. same_shape_only: leave a
+    different shape to the reader of each labels file (read_labels(path, grid) refuses it)."""
+    theirs, source = labels_grid(root)
+    if theirs != grid and (theirs.shape == grid.shape or not same_shape_only):
+        raise EasyOccError(
+            f"{who} has grid {grid.describe()}; the labels in {root} are on {theirs.describe()} ({source})"
+        )
+
+
 def write_labels(path, labels: OccLabels) -> None:
     """Write labels.npz atomically (compressed)."""
     with atomic_path(path) as tmp:

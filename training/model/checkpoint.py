@@ -48,16 +48,43 @@ def load_checkpoint(path, expected: ModelConfig | None = None) -> tuple[EasyOccN
     data = read_checkpoint(path)
     config = ModelConfig.from_dict(data["config"])
     if expected is not None and config != expected:
+        differences = config.differences(expected)
+        more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
         raise EasyOccError(
-            f"checkpoint {path} was trained for a different model: {'; '.join(config.differences(expected))} "
+            f"checkpoint {path} was trained for a different model: {'; '.join(differences[:3])}{more} "
             "(checkpoint != requested)"
         )
     model = build_model(config)
-    try:
-        model.load_state_dict(data["model"])
-    except RuntimeError as exc:
-        raise EasyOccError(f"checkpoint {path}: weights do not fit its own config ({exc})") from None
+    check_weights(path, model.state_dict(), data["model"])
+    model.load_state_dict(data["model"])
     return model.eval(), config
+
+
+def check_weights(path, wanted: dict, stored) -> None:
+    """Refuse, in one line of at most ~300 characters (counts and the first names), weights that do
+    not fit the model their config builds: missing or unexpected tensors, or other shapes."""
+    if not isinstance(stored, dict):
+        raise EasyOccError(f"checkpoint {path}: 'model' is {type(stored).__name__}, expected a state dict")
+    missing = [k for k in wanted if k not in stored]
+    unexpected = [k for k in stored if k not in wanted]
+    shapes = [
+        f"{k} {list(stored[k].shape)} vs {list(v.shape)}"
+        for k, v in wanted.items()
+        if k in stored and tuple(getattr(stored[k], "shape", ())) != tuple(v.shape)
+    ]
+    if not (missing or unexpected or shapes):
+        return
+
+    def first(names, n=2):
+        return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
+
+    parts = [
+        f"{len(items)} {what} ({first(items)})"
+        for what, items in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes))
+        if items
+    ]
+    message = f"checkpoint {path}: weights do not fit its own config: {'; '.join(parts)}"
+    raise EasyOccError(message if len(message) <= 300 else message[:297] + "...")
 
 
 def manifest_for(
