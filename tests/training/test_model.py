@@ -150,7 +150,7 @@ def test_checkpoint_is_loaded_with_weights_only(tmp_path):
 def test_manifest_matches_contract_and_feeds_the_model():
     config = tiny(camera_names=("CAM_FRONT", "CAM_BACK"))
     manifest = Manifest.from_json(manifest_for(config, training_data="synthetic", model_version="t1").to_json())
-    assert manifest.view_transform == {"stride_xy": 2, "stride_z": 2, "min_depth_m": 0.1}
+    assert manifest.view_transform.to_dict() == {"stride_xy": 2, "stride_z": 2, "min_depth_m": 0.1}
     assert manifest.input("images").shape == (2, 64, 128, 3)
     assert manifest.input("vt_uv").shape == (2, 1250, 2)
     assert [o.shape for o in manifest.outputs] == [(50, 50, 4), (50, 50, 4)]
