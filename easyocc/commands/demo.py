@@ -65,12 +65,17 @@ class GroundTruthComparison:
         self.dataset = NuScenesDataset(data_root)
         self.frames_with_labels = 0
         self.grid_mismatch = None
+        from easyocc.runtime.dataset.labels import labels_grid
+
+        theirs, source = labels_grid(data_root)
+        if theirs != grid:  # even of the same shape: each voxel would be compared with another place
+            self.grid_mismatch = f"labels grid {theirs.describe()} ({source}) vs model grid {grid.describe()}"
 
     def labels(self, result):
         from easyocc.runtime.dataset.labels import labels_path, read_labels
 
         scene, token = result.meta.get("scene"), result.meta.get("sample_token")
-        if not scene or not token:
+        if not scene or not token or self.grid_mismatch:
             return None
         path = labels_path(self.root, scene, token)
         if not path.is_file():
