@@ -171,6 +171,10 @@ def diagnostic_array(report: dict, node_name: str, backend: str, manifest_summar
         pipeline.values.append(_kv(f"dropped/{reason}", count))
         pipeline.values.append(_kv(f"last_drop/{reason}", report["last_drop_messages"].get(reason, "")))
     pipeline.values.append(_kv("dropped/total", sum(report["drops"].values())))
+    # Published with zero-filled cameras (missing-camera policy 'zero'): counted apart from the drops.
+    degraded = report.get("degraded") or {"frames": 0, "cameras": {}}
+    pipeline.values.append(_kv("degraded/frames", degraded["frames"]))
+    pipeline.values += [_kv(f"degraded/{camera}", count) for camera, count in degraded["cameras"].items()]
 
     array = DiagnosticArray()
     array.header.stamp = stamp

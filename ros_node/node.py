@@ -409,6 +409,7 @@ class OccupancyNode(LifecycleNode):
             return
         self._diag_last = (now, signature)
         report = self.health.report()
+        report["degraded"] = self.runtime.degraded.as_dict()  # frames published with zero-filled cameras
         stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(
             diagnostic_array(
@@ -429,6 +430,7 @@ class OccupancyNode(LifecycleNode):
             "latency_ms": latency,
             "samples_ms": {series: self.health.latency.samples(series) for series in report["latency"]},
             "drops": report["drops"],
+            "degraded": self.runtime.degraded.as_dict() if self.runtime is not None else {"frames": 0, "cameras": {}},
             "frames_published": report["frames_out"],
             "stream_restarts": report["restarts"],
             "images_received": report["received"],
