@@ -23,7 +23,7 @@ def readme_commands() -> list[list[str]]:
 
 def test_every_readme_command_parses():
     commands = readme_commands()
-    assert {c[0] for c in commands} == {"onnx", "torchscript", "parity", "lint", "fp16-check", "engine"}
+    assert {c[0] for c in commands} == {"onnx", "torchscript", "parity", "lint", "fp16-check", "int8", "engine"}
     parser = build_parser()
     for argv in commands:
         parser.parse_args(argv)  # argparse exits (SystemExit) on an unknown option
