@@ -87,6 +87,7 @@ class OccDataset(torch.utils.data.Dataset):
         scenes = list(scenes) if scenes else self.data.scene_names
         self.samples: list[Sample] = []
         self.missing_labels: list[str] = []
+        self.unreadable: dict[int, str] = {}  # sample index -> why it was skipped (this process)
         for sample in (s for scene in scenes for s in self.data.samples(scene)):
             if self.data.labels_path(sample, self.labels_root).is_file():
                 self.samples.append(sample)
@@ -166,7 +167,27 @@ class OccDataset(torch.utils.data.Dataset):
         return item
 
     def item(self, index: int, augment: Augment) -> dict:
-        """Sample `index` under a given augmentation (see the class docstring for the keys)."""
+        """Sample `index` under a given augmentation (see the class docstring for the keys). An
+        unreadable sample (corrupt image, broken labels) is logged, remembered and replaced by the next
+        readable one under the same augmentation, so training goes on (and a resume, whose sampler asks
+        for the same keys, does not stop on it either); `substituted_for` is then the index asked for,
+        else -1 (the trainer counts these)."""
+        for attempt in range(len(self.samples)):
+            chosen = (index + attempt) % len(self.samples)
+            if chosen in self.unreadable:
+                continue
+            try:
+                item = self._item(chosen, augment)
+            except EasyOccError as exc:
+                self.unreadable[chosen] = str(exc)
+                log.warning("training sample %s skipped: %s", self.samples[chosen].token, exc)
+                continue
+            item["substituted_for"] = index if chosen != index else -1
+            return item
+        first = next(iter(self.unreadable.values()), "")
+        raise EasyOccError(f"data: none of the {len(self.samples)} samples could be read (first: {first})")
+
+    def _item(self, index: int, augment: Augment) -> dict:
         sample = self.samples[index]
         images, rig = self._load_images(sample, self.network_rig(sample), augment)
         vt_uv, vt_weights = self.tables(rig, cache=augment.scale == 1.0)

@@ -44,8 +44,12 @@ def evaluate(
         from tqdm import tqdm
 
         indices = tqdm(indices, desc="eval", dynamic_ncols=True, mininterval=5)
+    unreadable = []  # frames whose images or labels could not be read: not scored, counted
     for index in indices:
         item = dataset[index]
+        if int(item.get("substituted_for", -1)) >= 0:  # the dataset replaced it by another sample
+            unreadable.append(dataset.samples[index].token)
+            continue
         start = time.perf_counter()
         prediction = predict(model, item, device)
         seconds += time.perf_counter() - start
@@ -67,7 +71,8 @@ def evaluate(
     model.train(was_training)
     results = {name: metric.results() for name, metric in metrics.items()}
     results["rays"] = ray_metric.results()
-    results["seconds_per_frame"] = seconds / max(len(dataset), 1)
+    results["seconds_per_frame"] = seconds / max(len(dataset) - len(unreadable), 1)
+    results["unreadable_frames"] = unreadable
     results["tables"] = {name: metric.table(f"{name} ({metric.frames} frames)") for name, metric in metrics.items()}
     if rays:
         results["tables"]["rayiou"] = ray_metric.table(f"RayIoU ({ray_metric.frames} frames, {ray_metric.rays} rays)")

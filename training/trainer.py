@@ -226,6 +226,7 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
 
     model.train()
     batches = iter(loader)
+    skipped: set[int] = set()  # unreadable training samples met by this process (replaced, not fatal)
     # t0 counts from before the resume, so elapsed_s is the whole run's training time.
     step, last_row, history, t0 = start_step, {}, [], time.time() - elapsed_before
     while step < optim.iters:
@@ -236,6 +237,11 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
         loss_sum = 0.0
         for micro in range(optim.grad_accum):
             batch = _to(next(batches), device)
+            substituted = batch.pop("substituted_for", None)
+            for index in [] if substituted is None else [i for i in substituted.tolist() if i >= 0]:
+                if index not in skipped:
+                    skipped.add(index)
+                    print(f"step {step}: skipped unreadable training sample {index} (replaced)", flush=True)
             if ddp:
                 # All-reduce only on the last micro-step: the others just accumulate locally.
                 model.require_backward_grad_sync = micro == optim.grad_accum - 1
@@ -280,6 +286,8 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
             model.train()
     if bar is not None:
         bar.close()
+    if master and skipped:
+        _write_skipped(out_dir, train_set, skipped)
     if master:
         # The deliverable: weights and configs only (last.pt also holds the optimizer, for resuming).
         save_checkpoint(out_dir / "model.pt", raw_model, config.model, step=step, train_config=config.to_dict())
@@ -288,7 +296,31 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
         metrics = _periodic_eval(config, raw_model, val_scenes, device, step, writer, out_dir, master, ddp)
     if writer is not None:
         writer.close()
-    return {"step": step, "loss": last_row.get("loss"), "losses": history, "metrics": metrics}
+    return {
+        "step": step,
+        "loss": last_row.get("loss"),
+        "losses": history,
+        "metrics": metrics,
+        "skipped_samples": len(skipped),
+    }
+
+
+def _write_skipped(out_dir: Path, train_set, skipped: set[int]) -> None:
+    """out_dir/skipped_samples.json: the unreadable training samples this run replaced, with reasons."""
+    dataset = train_set.labelled() if hasattr(train_set, "labelled") else train_set  # the OccDataset
+    samples = getattr(dataset, "samples", None)
+    reasons = getattr(dataset, "unreadable", {})
+    for index in sorted(skipped - set(reasons)):  # met in a loader worker: read again here for the reason
+        try:
+            dataset.item(index, dataset.draw_augment(index, 0))
+        except (AttributeError, EasyOccError):
+            pass
+    rows = {
+        (samples[i].token if samples is not None and i < len(samples) else str(i)): reasons.get(i, "unreadable")
+        for i in sorted(skipped)
+    }
+    write_json_atomic(out_dir / "skipped_samples.json", {"count": len(rows), "samples": rows})
+    print(f"{len(rows)} unreadable training sample(s) skipped; see {out_dir / 'skipped_samples.json'}", flush=True)
 
 
 def _truncate_log(path: Path, step: int) -> None:
