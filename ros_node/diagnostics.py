@@ -175,6 +175,8 @@ def diagnostic_array(report: dict, node_name: str, backend: str, manifest_summar
     degraded = report.get("degraded") or {"frames": 0, "cameras": {}}
     pipeline.values.append(_kv("degraded/frames", degraded["frames"]))
     pipeline.values += [_kv(f"degraded/{camera}", count) for camera, count in degraded["cameras"].items()]
+    # Parameters changed on the running node that apply only at its next configure.
+    pipeline.values.append(_kv("pending_reconfigure", ",".join(report.get("pending_reconfigure") or ())))
 
     array = DiagnosticArray()
     array.header.stamp = stamp

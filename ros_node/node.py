@@ -30,7 +30,7 @@ from easyocc.ros_node.diagnostics import (
     diagnostic_array,
 )
 from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw
-from easyocc.ros_node.params import check_update, declare_parameters, read_config
+from easyocc.ros_node.params import PARAMETERS, check_update, declare_parameters, read_config
 from easyocc.ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
 from easyocc.ros_node.rig_source import wait_for_camera_info_rig
 from easyocc.runtime.assembly import ApproximateSync
@@ -51,6 +51,7 @@ class OccupancyNode(LifecycleNode):
         declare_parameters(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.config = None
+        self.pending_reconfigure: set[str] = set()  # changed parameters that wait for the next configure
         self.runtime = None
         self.backend_name = None
         self.health = None
@@ -96,6 +97,13 @@ class OccupancyNode(LifecycleNode):
             return SetParametersResult(successful=False, reason=reason)
         if live and self.config is not None:
             self.config = dataclasses.replace(self.config, **live)
+        deferred = sorted(p.name for p in parameters if p.name in PARAMETERS and p.name not in live)
+        if deferred and self.config is not None:  # configured: say so instead of ignoring the change
+            self.pending_reconfigure.update(deferred)
+            self.get_logger().warning(
+                f"parameter(s) {', '.join(deferred)} changed; they apply at the next configure "
+                "(deactivate, cleanup, configure); the running pipeline keeps the old values"
+            )
         return SetParametersResult(successful=True)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -123,6 +131,7 @@ class OccupancyNode(LifecycleNode):
         from easyocc.runtime.occupancy import OccupancyRuntime
 
         self.config = config = read_config(self)
+        self.pending_reconfigure.clear()
         rig = self._load_rig(config)
         self.runtime = OccupancyRuntime(
             config.model_path,
@@ -410,6 +419,7 @@ class OccupancyNode(LifecycleNode):
         self._diag_last = (now, signature)
         report = self.health.report()
         report["degraded"] = self.runtime.degraded.as_dict()  # frames published with zero-filled cameras
+        report["pending_reconfigure"] = sorted(self.pending_reconfigure)
         stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(
             diagnostic_array(
