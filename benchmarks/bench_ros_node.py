@@ -137,7 +137,33 @@ def markdown(result: dict) -> str:
         f"Over all frames the overhead is {_ms(every, 'p50'):.1f} / {_ms(every, 'p99'):.1f} / {_ms(every, 'max'):.1f} ms "
         f"(p50 / p99 / max); the first frame's {result['first_frame_ms'].get('node_overhead', math.nan):.1f} ms."
     )
+    stalls = stall_summary(result)
+    if stalls:
+        lines.append(f"\n{stalls}")
     return "\n".join(lines)
+
+
+def stall_summary(result: dict, slow_ms: float = 50.0) -> str:
+    """One line on what slow hand-offs waited for, from the node's per-frame log and GC timings:
+    collections per generation and their longest pause, and how many frames' hand-off (last image,
+    or the previous frame's end if later -> worker starts) exceeded `slow_ms`, with the collector's
+    share of those. '' when the node's stats carry no such log."""
+    gc, log = result.get("gc"), result.get("per_frame_ms")
+    if not gc or not log:
+        return ""
+    columns = log["columns"]
+    rows = [dict(zip(columns, row)) for row in log["rows"]]
+    slow = [row for row in rows if row["handoff"] > slow_ms]
+    pauses = [ms for series in gc["pause_ms"].values() for ms in series]
+    gen0, gen1, gen2 = gc["collections"]
+    text = (
+        f"Garbage collections: {gen0} / {gen1} / {gen2} (generation 0 / 1 / 2), longest pause "
+        f"{max(pauses, default=0.0):.1f} ms. Hand-off over {slow_ms:.0f} ms: {len(slow)} of {len(rows)} frames"
+    )
+    if slow:
+        gc_share = sum(row["gc_during_queue_wait"] for row in slow) / sum(row["handoff"] for row in slow)
+        text += f" (max {max(row['handoff'] for row in slow):.1f} ms; the collector's share {100 * gc_share:.1f} %)"
+    return text + "."
 
 
 if __name__ == "__main__":

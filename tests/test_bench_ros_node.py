@@ -64,3 +64,20 @@ def test_table_states_steady_state_all_frames_and_the_first_frame():
     assert "Over all frames the overhead is 6.5 / 19.6 / 20.0 ms" in table
     assert "the first frame's 20.0 ms" in table and "dropped: none" in table
     assert math.isnan(bench._ms({"p99": None}, "p99")) and math.isnan(bench._ms({"count": 0}, "p99"))
+
+
+def test_stall_summary_attributes_slow_hand_offs():
+    bench = load_bench()
+    stats = {
+        "gc": {"collections": [40, 4, 1], "pause_ms": {"0": [0.1, 0.2], "1": [0.5], "2": [30.0]}},
+        "per_frame_ms": {
+            "columns": ["handoff", "gc_during_queue_wait", "gc_during_process_publish"],
+            "rows": [[1.0, 0.0, 0.1], [120.0, 30.0, 0.0], [80.0, 0.0, 0.0], [2.0, 0.0, 0.0]],
+        },
+    }
+    line = bench.stall_summary(stats)
+    assert line == (
+        "Garbage collections: 40 / 4 / 1 (generation 0 / 1 / 2), longest pause 30.0 ms. "
+        "Hand-off over 50 ms: 2 of 4 frames (max 120.0 ms; the collector's share 15.0 %)."
+    )
+    assert bench.stall_summary({}) == ""
