@@ -3,7 +3,12 @@ time per key frame, and (optionally) the real nuScenes scene's next-frame lidar 
 
     python benchmarks/bench_pseudo_labels.py --data DIR [--generate] [--real ../shared/data/nuscenes-scene-0916] --out runs/bench_pseudo
 
-Writes <out>/pseudo_labels_ablation.json and .md. Metrics inside the ground-truth camera mask (the
+    python benchmarks/bench_pseudo_labels.py --ablation --data SYNTH --real ../shared/data/nuscenes-scene-0916 --out runs/ablation
+
+Writes <out>/pseudo_labels_ablation.json and .md. `--ablation` instead runs the camera-only study
+(`run_ablation`): relative depth aligned without lidar vs lidar-anchored, 13 past frames
+vs 1, dynamic filter on vs off, over seeds, on the synthetic world and the real scene; JSON and a
+markdown table in <out>. Metrics inside the ground-truth camera mask (the
 Occ3D convention): mIoU, mIoU*, geometry IoU, occupied precision and recall, and the fraction of
 voxels labelled free (and observed) that are free in the ground truth.
 """
@@ -102,6 +107,131 @@ def real_run(root, cache_dir) -> dict:
     }
 
 
+# ----- the camera-only study: name, anchor, past frames, dynamic filter
+STUDY = (
+    ("camera-only, 13 past frames", "none", 13, True),
+    ("lidar-anchored, 13 past frames", "lidar", 13, True),
+    ("camera-only, 1 past frame", "none", 1, True),
+    ("camera-only, dynamic filter off", "none", 13, False),
+)
+
+
+def study_run(dataset, segmenter, depth_name, anchor, past, dynamic, seed, cache, scored, with_truth):
+    """Label the `scored` key frames of the first scene; label quality (synthetic), depth per camera
+    against lidar, next-key-frame lidar consistency, seconds of the 3-D stage and of the alignment."""
+    from easyocc.training.pseudo.evaluate import DepthQuality
+    from easyocc.training.pseudo.run import depth_reads_lidar
+
+    samples = dataset.samples(dataset.scene_names[0])
+    depth = build_depth(depth_name, seed=seed, anchor=anchor)
+    quality_depth = DepthQuality()
+    config = PseudoLabelConfig(past_frames=past, dynamic_filter=dynamic)
+    labeler = PseudoLabeler(
+        dataset, build_segmenter(segmenter, seed=seed), depth, config, cache, depth_observer=quality_depth.update,
+        read_lidar=depth_reads_lidar(depth_name, anchor),
+    )  # fmt: skip
+    quality, lidar, stage = LabelQuality(), [], []
+    for index in scored:
+        start, providers = time.perf_counter(), labeler.provider_seconds
+        labels, _ = labeler.label(samples, index)
+        stage.append(time.perf_counter() - start - (labeler.provider_seconds - providers))
+        if with_truth:
+            quality.update(labels, read_labels(dataset.labels_path(samples[index]), config.grid))
+        if index + 1 < len(samples):
+            lidar.append(next_frame_lidar_fraction(dataset, labels, samples[index], samples[index + 1], config.grid))
+    row = {"depth": {k: v["abs_rel"] for k, v in quality_depth.results().items()}}
+    if with_truth:
+        row.update({c: quality.results()[c] for c in ("miou", "geometry_iou", "free_precision")})
+    if lidar:
+        row["next_frame_lidar_in_occupied"] = 100 * float(np.mean([f["fraction"] for f in lidar]))
+    row["stage3_s"] = float(np.mean(stage))
+    if getattr(depth, "images", 0):
+        row["align_s_per_key_frame"] = 6 * depth.seconds / depth.images
+        row["cues"] = sorted({cue for _, cue in depth.cues})
+    return row
+
+
+def _summarise(rows: list[dict]) -> dict:
+    """mean and std over seeds of every number (depth per camera too)."""
+    out = {}
+    for key in rows[0]:
+        if key == "cues":
+            out[key] = sorted({c for r in rows for c in r[key]})
+        elif key == "depth":
+            out[key] = {
+                cam: {"mean": float(np.mean([r[key][cam] for r in rows])), "std": float(np.std([r[key][cam] for r in rows]))}
+                for cam in rows[0][key]
+            }  # fmt: skip
+        else:
+            values = [r[key] for r in rows]
+            out[key] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    return out
+
+
+def run_ablation(synth, real, out: Path, seeds: int, key_frames: int, real_frames: str) -> int:
+    results = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores", "seeds": seeds}
+    worlds = []
+    if synth:
+        dataset = NuScenesDataset(synth)
+        n = len(dataset.samples(dataset.scene_names[0]))
+        worlds.append(
+            ("synthetic", dataset, "simulated-low", "aligned-simulated-relative-low", range(n - key_frames, n), True)
+        )
+    if real:
+        first, stop = (int(v) for v in real_frames.split(":"))
+        worlds.append(
+            ("scene-0916", NuScenesDataset(real), "boxes", "aligned-lidar-relative", range(first, stop), False)
+        )
+    for world, dataset, segmenter, depth_name, scored, truth in worlds:
+        results[world] = {"segmenter": segmenter, "depth": depth_name, "scored_key_frames": list(scored), "rows": []}
+        for name, anchor, past, dynamic in STUDY:
+            rows = []
+            for seed in range(seeds):
+                cache = ProviderCache(out / "cache" / world)  # keyed by provider options: seeds never mix
+                start = time.perf_counter()
+                rows.append(
+                    study_run(dataset, segmenter, depth_name, anchor, past, dynamic, seed, cache, scored, truth)
+                )
+                print(f"{world} {name} seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            summary = _summarise(rows)
+            results[world]["rows"].append({"name": name, "anchor": anchor, "past_frames": past, "dynamic_filter": dynamic, **summary, "per_seed": rows})  # fmt: skip
+        write_json_atomic(out / "pseudo_ablation.json", results)
+    write_bytes_atomic(out / "pseudo_ablation.md", ablation_markdown(results).encode())
+    print(ablation_markdown(results))
+    return 0
+
+
+def ablation_markdown(results: dict) -> str:
+    lines = []
+    for world in ("synthetic", "scene-0916"):
+        if world not in results:
+            continue
+        data = results[world]
+        cams = list(data["rows"][0]["depth"])
+        quality = ["miou", "geometry_iou", "free_precision"] if "miou" in data["rows"][0] else []
+        head = [
+            "configuration",
+            *quality,
+            "next-frame lidar in occ.",
+            *[c.replace("CAM_", "") for c in cams],
+            "3-D s",
+            "align s",
+        ]
+        lines += [f"**{world}** ({data['segmenter']} + {data['depth']}; key frames {data['scored_key_frames']}; "
+                  f"mean ± std over {results['seeds']} seeds; quality in %, depth = AbsRel vs lidar)", "",
+                  "| " + " | ".join(head) + " |", "|" + " --- |" + " ---: |" * (len(head) - 1)]  # fmt: skip
+        for row in data["rows"]:
+            cells = [f"{row[q]['mean']:.1f} ± {row[q]['std']:.1f}" for q in quality]
+            lidar = row.get("next_frame_lidar_in_occupied")
+            cells.append(f"{lidar['mean']:.1f} ± {lidar['std']:.1f}" if lidar else "-")
+            cells += [f"{row['depth'][c]['mean']:.3f} ± {row['depth'][c]['std']:.3f}" for c in cams]
+            cells.append(f"{row['stage3_s']['mean']:.2f}")
+            cells.append(f"{row['align_s_per_key_frame']['mean']:.2f}" if "align_s_per_key_frame" in row else "-")
+            lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def markdown(results: dict) -> str:
     lines = [
         f"Synthetic dataset: {results['scenes']} scenes, last {results['key_frames_per_scene']} key frames of each scored, "
@@ -133,8 +263,15 @@ def main(argv=None) -> int:
     parser.add_argument("--real", help="real nuScenes-layout scene for the next-frame lidar check")
     parser.add_argument("--only", action="append", help="run only ablations whose name contains this (repeatable)")
     parser.add_argument("--out", default="runs/bench_pseudo")
+    parser.add_argument("--ablation", action="store_true", help="the camera-only alignment study instead")
+    parser.add_argument("--seeds", type=int, default=3, help="--ablation: seeds (provider noise and scramble)")
+    parser.add_argument("--real-frames", default="14:17", help="--ablation: scored key frames of --real, a:b")
+    parser.add_argument("--real-only", action="store_true", help="--ablation: skip the synthetic world")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.ablation:
+        synth = None if args.real_only else args.data
+        return run_ablation(synth, args.real, out, args.seeds, args.key_frames, args.real_frames)
     if args.generate and not Path(args.data, "synth_config.json").is_file():
         from easyocc.training.synth import SynthConfig, generate_dataset
 
@@ -158,9 +295,7 @@ def main(argv=None) -> int:
             }
         )
         print(
-            f"{name:<42}"
-            + " ".join(f"{row[c]:6.1f}" for c in COLUMNS)
-            + f"  ({time.perf_counter() - start:.0f} s)",
+            f"{name:<42}" + " ".join(f"{row[c]:6.1f}" for c in COLUMNS) + f"  ({time.perf_counter() - start:.0f} s)",
             file=sys.stderr,
         )
     results["timing"] = time_stage(dataset, cache)

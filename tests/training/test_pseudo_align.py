@@ -162,3 +162,12 @@ def test_aligned_depth_wraps_without_reading_the_image_twice(synth_root):
     depth = AlignedDepth(build_depth("simulated-low"))  # a metric model: scale only
     out = depth.estimate(read_image(view.path), view)
     assert out.shape == view.shape and depth.last_fit.shift == 0.0 and 0.85 < depth.last_fit.scale < 1.1
+
+
+def test_depth_reads_lidar_says_which_runs_are_camera_only():
+    from easyocc.training.pseudo.run import depth_reads_lidar
+
+    assert not depth_reads_lidar("aligned-simulated-relative-low", "none")
+    assert not depth_reads_lidar("aligned-depth-anything", "none") and not depth_reads_lidar("metric3d", "none")
+    assert depth_reads_lidar("aligned-depth-anything", "lidar") and depth_reads_lidar("lidar", "none")
+    assert depth_reads_lidar("aligned-lidar-relative", "none")  # the stand-in is made from lidar
