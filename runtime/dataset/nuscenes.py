@@ -109,6 +109,10 @@ class NuScenesDataset:
         elif name == "ego_pose":
             used = {r["ego_pose_token"] for r in self._tables["sample_data"]}
             rows = [r for r in rows if not isinstance(r, dict) or r.get("token") in used]
+        if name in ("sample_data", "ego_pose"):
+            # Fresh copies of the rows kept: they sat between the dropped sweeps' rows, whose freed memory
+            # the allocator cannot return while a kept row pins it (trainval: ~1.8 GB more RSS otherwise).
+            rows = json.loads(json.dumps(rows))
         check_rows(f"{self.version}/{name}.json", name, rows)
         return rows
 
