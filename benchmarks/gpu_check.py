@@ -13,10 +13,14 @@ the machine's CUDA: nvidia-nvimgcodec-cu13 for torch +cu13x, -cu12 for +cu12x):
     echo /.device/ >> .git/info/exclude; mkdir -p .device/jpegs .device/wheels
     for c in ../shared/data/nuscenes-scene-0916/samples/CAM_*; do cp "$(ls $c/*.jpg | head -1)" .device/jpegs/; done
     .venv/bin/pip download -q --no-deps --only-binary=:all: --python-version 3.12 \\
-        --platform manylinux2014_x86_64 -d .device/wheels nvidia-nvimgcodec-cu13
+        --platform manylinux2014_x86_64 -d .device/wheels nvidia-nvimgcodec-cu13 "nvidia-nvjpeg>=13,<14"
     run(carry=[".device"], timeout_s=540, command="python3 -m pip install -q --no-deps --no-build-isolation -e . \\
         && python3 -m pip install -q --no-deps .device/wheels/*.whl; \\
         PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --jpegs .device/jpegs --json $OUT/gpu_check.json")
+
+nvJPEG comes as its own wheel (nvidia-nvjpeg for CUDA 13, nvidia-nvjpeg-cu12 for 12); without it
+nvImageCodec falls back to its CPU decoder, which the JSON would then show as slow. Not run yet: no
+session has had the GPU machine since this script was written (docs/readme/runtime.md).
 
 On a machine without CUDA it stops at once with a clear message; `--cpu-smoke` runs every section
 that can run on the CPU with a few iterations, to check the script itself.
