@@ -27,6 +27,7 @@ from easyocc.runtime.contract.frames import FrameError
 from easyocc.runtime.timing import ResourceSampler, now_s
 
 RSS_EARLY_FRAME = 200
+RUNTIME_SPEC_KEYS = ("decoder", "reduced_decode")  # backend-spec keys that configure the runtime, not the runner
 DEPLOYMENT_SIZE = (704, 256)  # (width, height) of the deployed model's images (design.md)
 
 
@@ -159,13 +160,17 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
     from easyocc.runtime.occupancy import OccupancyRuntime
 
     warmup, frames = options.warmup, options.frames
+    backend_options = dict(entry["options"])
+    # runtime options in a backend spec: decoder=cpu|nvimgcodec, reduced_decode=true|false
+    runtime_options = {key: backend_options.pop(key) for key in RUNTIME_SPEC_KEYS if key in backend_options}
     runtime = OccupancyRuntime(
         entry["model"],
         rig=rig,
         backend=entry["name"],
         threads=entry["threads"],
         missing_camera=options.missing_camera,
-        backend_options=entry["options"],
+        backend_options=backend_options,
+        **runtime_options,
     )
     with runtime:
         # Backend alone: one real prepared frame, the tables bound once, inference repeated. Bad frames

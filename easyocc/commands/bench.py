@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         action="append",
         default=None,
-        help="backend spec, repeatable: onnxruntime[:threads=N], torch:model=M.ts, tensorrt:model=E.engine",
+        help="backend spec, repeatable: onnxruntime[:threads=N], torch:model=M.ts, tensorrt:model=E.engine; "
+        "any spec also takes decoder=cpu|nvimgcodec and reduced_decode=true|false",
     )
     options.add_frames(parser, help="measured frames per backend (default 200; 2000 for the RSS check)")
     parser.add_argument("--warmup", type=int, default=None, help="frames excluded from the statistics (default 10)")

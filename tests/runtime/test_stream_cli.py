@@ -217,3 +217,19 @@ def test_bad_config_values_are_one_line_errors(capsys):
     )
     assert easyocc(["bench", "--backend", "tflite"]) == 2
     assert "config name: 'tflite' is not one of onnxruntime, tensorrt, torch" in capsys.readouterr().err
+
+
+def test_bench_runtime_options_in_a_backend_spec(image_folder, tmp_path, capsys):
+    """decoder= and reduced_decode= configure the runtime; an unusable decoder is refused in one line."""
+    from easyocc.runtime.decode_gpu import gpu_decoder_unavailable
+
+    model = build_tiny_model(tmp_path / "work.onnx")
+    common = ["bench", "--model", str(model), "--rig", str(image_folder / "rig.yaml")]
+    common += ["--frames", "3", "--warmup", "0", "--sequential-frames", "1", "--backend-frames", "1"]
+    assert easyocc([*common, "--backend", "onnxruntime:reduced_decode=false"]) == 0
+    why_not = gpu_decoder_unavailable()
+    if why_not is None:
+        pytest.skip("nvImageCodec runs here")
+    capsys.readouterr()
+    assert easyocc([*common, "--backend", "onnxruntime:decoder=nvimgcodec"]) == 2
+    assert capsys.readouterr().err.strip() == f"easyocc bench: error: {why_not}"
