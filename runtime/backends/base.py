@@ -156,8 +156,11 @@ def check_contract(manifest: Manifest, who: str) -> None:
         OUTPUT_SEMANTICS,
     )
 
-    manifest.check_classes()
-    manifest.check_meaning()
+    try:
+        manifest.check_classes()
+        manifest.check_meaning()
+    except EasyOccError as exc:
+        raise EasyOccError(f"{who}: {exc}") from None
     grid = manifest.grid
     n_cam = len(manifest.camera_names)
     width, height = manifest.input_size
