@@ -148,6 +148,15 @@ def diagnostic_array(report: dict, node_name: str, backend: str, manifest_summar
     inputs.values = [_kv(f"age_s/{name}", age) for name, age in report["ages"].items()]
     inputs.values += [_kv(f"received/{name}", count) for name, count in report["received"].items()]
     inputs.values.append(_kv("stale", ",".join(stale)))
+    # Image frame_ids that differ from the optical frame the camera's CameraInfo (the rig) named.
+    mismatched = report.get("frame_id_mismatch") or {}
+    inputs.values += [_kv(f"frame_id_mismatch/{n}", f"{got} (rig: {want})") for n, (got, want) in mismatched.items()]
+    if mismatched and active:
+        inputs.level = bytes([WARN])
+        text = "image frame_id differs from the rig's camera frame: " + ", ".join(
+            f"{n} '{got}' (rig: '{want}')" for n, (got, want) in mismatched.items()
+        )
+        inputs.message = f"{inputs.message}; {text}" if stale else text
 
     pipeline = DiagnosticStatus(name=f"{node_name}: pipeline", hardware_id=backend)
     recent = report["recent_drops"]

@@ -32,7 +32,12 @@ from easyocc.ros_node.diagnostics import (
 from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw
 from easyocc.ros_node.params import PARAMETERS, check_update, declare_parameters, read_config
 from easyocc.ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
-from easyocc.ros_node.rig_source import wait_for_camera_info_rig
+from easyocc.ros_node.rig_source import (
+    TfLookup,
+    rig_from_camera_infos,
+    transforms_from_parameter,
+    wait_for_camera_infos,
+)
 from easyocc.runtime.assembly import ApproximateSync
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.frames import BACKEND_ERROR, SINK_ERROR, SUPERSEDED, FrameError, FrameSet
@@ -73,6 +78,9 @@ class OccupancyNode(LifecycleNode):
         self._grid_info_pub = None
         self._diag_timer = None
         self._diag_last = (0.0, None)
+        self._tf_lookup = None
+        self._camera_frames: dict[str, str] = {}  # camera -> optical frame_id its CameraInfo named
+        self._frame_mismatch: dict[str, tuple[str, str]] = {}  # camera -> (image frame_id, the rig's)
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._info_group = ReentrantCallbackGroup()
         self._timer_group = MutuallyExclusiveCallbackGroup()
@@ -178,34 +186,55 @@ class OccupancyNode(LifecycleNode):
         )
 
     def _load_rig(self, config):
+        """The rig from a file, or CameraInfo intrinsics + extrinsics from a file or TF (rig_source)."""
         from easyocc.calibration import load_rig
 
-        if config.rig_source == "camera_info":
-            extrinsics = load_rig(config.extrinsics_file)
-            names = config.camera_names or extrinsics.names
-            info_topics = {
-                name: topic.rsplit("/", 1)[0] + "/camera_info" for name, topic in config.topics_for(names).items()
-            }
-            return wait_for_camera_info_rig(
-                self, info_topics, extrinsics, input_qos(config), config.camera_info_timeout_s, self._info_group
-            )
-        return load_rig(config.rig_file) if config.rig_file else None
+        self._camera_frames, self._frame_mismatch = {}, {}
+        if config.rig_source == "file":
+            return load_rig(config.rig_file) if config.rig_file else None
+        extrinsics = load_rig(config.extrinsics_file) if config.rig_source == "camera_info" else None
+        names = config.camera_names or extrinsics.names  # rig_source tf requires camera_names (params)
+        info_topics = {
+            name: topic.rsplit("/", 1)[0] + "/camera_info" for name, topic in config.topics_for(names).items()
+        }
+        timeout_s = config.camera_info_timeout_s
+        infos = wait_for_camera_infos(self, info_topics, input_qos(config), timeout_s, self._info_group)
+        if extrinsics is None and config.camera_transforms:  # rig_source tf, the transforms given as a parameter
+            extrinsics = transforms_from_parameter(names, config.camera_transforms)
+        elif extrinsics is None:  # rig_source tf: base_link_T_<each CameraInfo's optical frame> from TF
+            extrinsics = self._tf().camera_extrinsics(config.frame_id, infos, timeout_s)
+        self._camera_frames = {name: info["frame_id"] for name, info in infos.items() if info["frame_id"]}
+        return rig_from_camera_infos(infos, extrinsics)
+
+    def _tf(self):
+        """The node's TF buffer and listener (tf2_ros), created on first use."""
+        if self._tf_lookup is None:
+            self._tf_lookup = TfLookup(self)
+        return self._tf_lookup
 
     def _create_publishers(self, config) -> None:
         from nav_msgs.msg import OccupancyGrid
+        from rclpy.qos_overriding_options import QoSOverridingOptions
         from sensor_msgs.msg import Image, PointCloud2
         from std_msgs.msg import String
         from visualization_msgs.msg import MarkerArray
 
-        qos = output_qos(config)
         wanted = {
             "points": (config.publish_points, PointCloud2),
             "bev": (config.publish_bev, OccupancyGrid),
             "grid": (config.publish_grid, Image),
+            "grid_color": (config.publish_grid_color, Image),
             "markers": (config.publish_markers, MarkerArray),
         }
+        # output_* parameters set every output's QoS; qos_overrides./<node>/occupancy/<name>.publisher.<policy>
+        # (declared by rclpy, read-only, given at start) override one output's
         self._publishers_out = {
-            name: self.create_lifecycle_publisher(kind, f"~/occupancy/{name}", qos)
+            name: self.create_lifecycle_publisher(
+                kind,
+                f"~/occupancy/{name}",
+                output_qos(config),
+                qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+            )
             for name, (enabled, kind) in wanted.items()
             if enabled
         }
@@ -302,6 +331,12 @@ class OccupancyNode(LifecycleNode):
         if not self._active:
             return
         self.health.image_received(camera)
+        expected = self._camera_frames.get(camera)
+        if expected and msg.header.frame_id != expected and camera not in self._frame_mismatch:
+            self._frame_mismatch[camera] = (msg.header.frame_id, expected)
+            self.get_logger().warning(
+                f"camera {camera}: image frame_id '{msg.header.frame_id}' differs from its CameraInfo's '{expected}'"
+            )
         try:
             if self.config.image_transport == "compressed":
                 image = camera_image_from_compressed(msg, camera)
@@ -375,21 +410,45 @@ class OccupancyNode(LifecycleNode):
     def publish_result(self, result) -> None:
         """Publish one OccupancyResult on the enabled outputs, stamped with its capture time."""
         header = conversions.make_header(result.stamp_us, self.config.frame_id)
-        for name, msg in self._output_messages(header, result.voxels, result.bev, result.semantics):
+        for name, msg in self._output_messages(header, result.voxels, result.bev, result.semantics, result.observed):
             self._publishers_out[name].publish(msg)
 
-    def _output_messages(self, header, voxels, bev, semantics, names=None):
-        """(output name, message) for each enabled output (of `names` if given), built as it is asked for."""
-        config, grid = self.config, self.runtime.grid
+    def _output_messages(self, header, voxels, bev, semantics, observed, names=None):
+        """(output name, message) for each enabled output (of `names` if given), built as it is asked for.
+        The markers come serialised (bytes, which rclpy publishes as they are), only while subscribed."""
+        grid = self.runtime.grid
         out = set(self._publishers_out) if names is None else set(self._publishers_out) & set(names)
         if "points" in out:
             yield "points", conversions.cloud_msg(voxels.xyz_ego, voxels.labels, voxels.confidence, header)
         if "bev" in out:
-            yield "bev", conversions.bev_msg(bev, grid, header, z_m=config.bev_z_band_m[0])
+            bev_msg = self._bev_msg(bev, header)
+            if bev_msg is not None:
+                yield "bev", bev_msg
         if "grid" in out:
-            yield "grid", conversions.dense_grid_msg(semantics, grid, header)
-        if "markers" in out:
-            yield "markers", conversions.markers_msg(voxels.xyz_ego, voxels.labels, grid, header)
+            yield "grid", conversions.dense_grid_msg(semantics, grid, header, observed)
+        if "grid_color" in out:
+            yield "grid_color", conversions.colour_grid_msg(semantics, grid, header, observed)
+        if "markers" in out and (names is not None or self._publishers_out["markers"].get_subscription_count() > 0):
+            yield "markers", conversions.markers_bytes(voxels.xyz_ego, voxels.labels, grid, header)
+
+    def _bev_msg(self, bev, header):
+        """The BEV grid in bev_frame_id: the ego frame, or placed by TF at the frame's stamp (None, and a
+        dropped-output count, when TF has no transform for that stamp)."""
+        config = self.config
+        target = config.bev_frame_id or config.frame_id
+        z_m = config.bev_z_band_m[0]
+        if target == header.frame_id:
+            return conversions.bev_msg(bev, self.runtime.grid, header, z_m=z_m)
+        from easyocc.ros_node.images import stamp_to_us
+
+        stamp_us = stamp_to_us(header.stamp)
+        try:
+            target_T_ego = self._tf().lookup(target, header.frame_id, stamp_us or None, timeout_s=0.05)
+        except EasyOccError as exc:
+            self.health.dropped(SINK_ERROR, f"bev at {stamp_us} us not published: {exc}")
+            return None
+        target_header = conversions.make_header(stamp_us, target)
+        return conversions.bev_msg(bev, self.runtime.grid, target_header, z_m=z_m, target_T_ego=target_T_ego)
 
     def _warm_up_outputs(self) -> None:
         """Build and serialize every enabled output once for a grid with all voxels occupied (the largest
@@ -403,9 +462,11 @@ class OccupancyNode(LifecycleNode):
         voxels = occupied_voxels(semantics, np.zeros(grid.shape, np.float32), grid)
         bev = np.zeros((grid.shape[1], grid.shape[0]), np.int8)
         header = conversions.make_header(0, self.config.frame_id)
-        # Not the markers (off by default): a Python list of 640k points would take seconds.
-        for _, msg in self._output_messages(header, voxels, bev, semantics, names=("points", "bev", "grid")):
-            serialize_message(msg)
+        observed = np.ones(grid.shape, bool)
+        names = ("points", "grid", "grid_color", "markers")  # not the BEV: its TF lookup needs a real stamp
+        for _, msg in self._output_messages(header, voxels, bev, semantics, observed, names=names):
+            if not isinstance(msg, bytes):
+                serialize_message(msg)
 
     # --- diagnostics --------------------------------------------------------------------------
     def _on_diagnostics_tick(self) -> None:
@@ -419,6 +480,7 @@ class OccupancyNode(LifecycleNode):
         self._diag_last = (now, signature)
         report = self.health.report()
         report["degraded"] = self.runtime.degraded.as_dict()  # frames published with zero-filled cameras
+        report["frame_id_mismatch"] = dict(self._frame_mismatch)
         report["pending_reconfigure"] = sorted(self.pending_reconfigure)
         stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(

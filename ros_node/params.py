@@ -21,7 +21,7 @@ from easyocc.runtime.contract.config import setting
 from easyocc.runtime.contract.errors import EasyOccError
 
 BACKENDS = ("onnxruntime", "tensorrt")
-RIG_SOURCES = ("file", "camera_info")
+RIG_SOURCES = ("file", "camera_info", "tf")
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("reliable", "best_effort")
 DURABILITIES = ("volatile", "transient_local")
@@ -39,13 +39,18 @@ class NodeParameters:
     threads: int = setting(0, min=0, max=256)
     """CPU threads for ONNX Runtime (0 = its default)."""
     rig_source: str = setting("file", choices=RIG_SOURCES)
-    """Where the camera rig comes from: a rig file, or CameraInfo topics + extrinsics_file."""
+    """Where the camera rig comes from: a rig file; CameraInfo intrinsics + extrinsics_file; or CameraInfo
+    intrinsics + TF extrinsics (frame_id <- each CameraInfo's frame_id, as the vehicle's TF tree gives them)."""
     rig_file: str = ""
     """YAML rig file (calibration format); empty = the bundled nuScenes rig."""
     extrinsics_file: str = ""
     """With rig_source camera_info: a rig file whose ego_T_cam extrinsics are used."""
+    camera_transforms: tuple[float, ...] = ()
+    """With rig_source tf: the extrinsics without TF, 7 numbers per camera of camera_names, in its order:
+    x y z qx qy qz qw of base_link_T_<camera optical frame>, as static_transform_publisher takes them
+    (empty = look them up in TF)."""
     camera_info_timeout_s: float = setting(10.0, min=0.1, max=600.0)
-    """With rig_source camera_info: how long on_configure waits for every CameraInfo."""
+    """With rig_source camera_info or tf: how long on_configure waits for every CameraInfo (and transform)."""
     camera_names: tuple[str, ...] = ()
     """Camera names (any order); empty = the model manifest's."""
     camera_topics: tuple[str, ...] = ()
@@ -62,14 +67,19 @@ class NodeParameters:
     """A camera silent this long is reported stale (diagnostics `inputs` WARN)."""
     frame_id: str = "base_link"
     """Frame of the outputs (the ego frame: x forward, y left, z up)."""
+    bev_frame_id: str = ""
+    """Frame of ~/occupancy/bev ('' = frame_id); another frame (odom, map) places the grid by TF at each
+    frame's stamp (the cells stay vehicle-aligned; the origin pose carries the transform)."""
     publish_points: bool = True
     """Publish ~/occupancy/points (PointCloud2)."""
     publish_bev: bool = True
     """Publish ~/occupancy/bev (OccupancyGrid)."""
     publish_grid: bool = True
-    """Publish ~/occupancy/grid (dense mono8 Image) and ~/occupancy/grid_info."""
+    """Publish ~/occupancy/grid (dense mono8 Image: class id, 255 = unobserved) and ~/occupancy/grid_info."""
+    publish_grid_color: bool = True
+    """Publish ~/occupancy/grid_color (the same montage in class colours, rgb8, for viewers)."""
     publish_markers: bool = False
-    """Publish ~/occupancy/markers (MarkerArray, costly for large scenes)."""
+    """Publish ~/occupancy/markers (MarkerArray; built only while someone subscribes)."""
     bev_z_band_m: tuple[float, float] = (-0.2, 2.2)
     """Height band [lo, hi] in metres that makes a BEV cell occupied."""
     input_reliability: str = setting("best_effort", choices=RELIABILITIES)
@@ -103,6 +113,9 @@ class NodeParameters:
 
 
 LIVE = frozenset({"frame_id", "diagnostics_period_s"})
+QOS_OVERRIDES = "qos_overrides."
+"""Prefix of the per-topic QoS parameters rclpy declares for each output publisher (read-only, set at start):
+qos_overrides./<node>/occupancy/<output>.publisher.<reliability|depth|durability|history>."""
 """Applied to the running node as soon as they are set (`ros2 param set`)."""
 READ_ONLY = frozenset({"autostart"})
 """Only meaningful at start; declared read-only."""
@@ -134,6 +147,7 @@ def _ros_type(hint) -> str:
         bool: "bool",
         tuple[str, ...]: "string_array",
         tuple[float, float]: "double_array",
+        tuple[float, ...]: "double_array",
     }[hint]
 
 
@@ -189,7 +203,9 @@ def _typed(values: dict) -> dict:
 
 
 def check_values(values: dict) -> NodeParameters:
-    """Types, ranges and choices of a {name: value} mapping (missing names take their defaults)."""
+    """Types, ranges and choices of a {name: value} mapping (missing names take their defaults; QoS
+    overrides, which rclpy checks, are left out)."""
+    values = {name: value for name, value in values.items() if not name.startswith(QOS_OVERRIDES)}
     _check_names(values)
     return config_system.build(NodeParameters, _typed(values), label=LABEL)
 
@@ -199,6 +215,9 @@ def parse_parameter(text: str) -> tuple[str, object]:
     name, sep, raw = text.partition(":=")
     if not sep:
         raise EasyOccError(f"parameter '{text}': expected name:=value")
+    if name.startswith(QOS_OVERRIDES):  # rclpy checks these itself when it declares them
+        value = yaml.safe_load(raw)
+        return name, value if isinstance(value, int) and not isinstance(value, bool) else str(raw)
     _check_names([name])
     spec = PARAMETERS[name]
     value = config_system.parse_value(raw, spec.hint)
@@ -226,6 +245,13 @@ def config_from_values(values: dict) -> NodeParameters:
         raise EasyOccError(f"parameter bev_z_band_m: expected [lo, hi] with lo < hi, got {[lo, hi]}")
     if config.rig_source == "camera_info" and not config.extrinsics_file:
         raise EasyOccError("parameter extrinsics_file is required when rig_source is camera_info")
+    if config.rig_source == "tf" and not config.camera_names:
+        raise EasyOccError("parameter camera_names is required when rig_source is tf (they name the CameraInfo topics)")
+    if config.camera_transforms and len(config.camera_transforms) != 7 * len(config.camera_names):
+        raise EasyOccError(
+            f"parameter camera_transforms: {len(config.camera_transforms)} numbers, expected 7 per camera"
+            f" (x y z qx qy qz qw) for {len(config.camera_names)} camera_names"
+        )
     if not config.frame_id.strip():
         raise EasyOccError("parameter frame_id must not be empty")
     return config
@@ -240,6 +266,9 @@ def _descriptor(spec: ParameterSpec):
         description=spec.description,
         read_only=spec.applies == "read-only",
     )
+    if spec.ros_type == "double_array" and not spec.default:
+        # rclpy types an empty list as a byte array; dynamic typing lets a value set it (checked by the table)
+        descriptor.dynamic_typing = True
     if spec.choices:
         descriptor.additional_constraints = f"one of: {', '.join(spec.choices)}"
     elif spec.low is not None and spec.ros_type == "integer":

@@ -41,7 +41,8 @@ class OccupancyResult:
     semantics: uint8 [X, Y, Z] class ids (17 free); confidence: float32 [X, Y, Z]; voxels: the
     occupied ones; bev: int8 [Y, X] OccupancyGrid cells (0 free, 100 occupied, -1 unknown); timing:
     ms per stage ('preprocess', 'infer', 'postprocess', 'end_to_end'); missing_cameras: names run
-    with zeroed weights; grid: the grid of semantics and confidence.
+    with zeroed weights; grid: the grid of semantics and confidence; observed: bool [X, Y, Z], the
+    voxels some present camera sees (shared, read-only: one array per set of missing cameras).
     """
 
     stamp_us: int
@@ -55,6 +56,7 @@ class OccupancyResult:
     meta: dict = field(default_factory=dict)
     record: FrameTiming | None = None
     grid: GridSpec | None = None
+    observed: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -244,7 +246,8 @@ class OccupancyRuntime:
     def finish(self, prepared: PreparedFrame, outputs: dict[str, np.ndarray]) -> OccupancyResult:
         """Postprocess: occupied voxels and the BEV grid; timing recorded in `stats`."""
         semantics, confidence = outputs[OUTPUT_SEMANTICS], outputs[OUTPUT_CONFIDENCE]
-        known = self._tables_for(prepared.missing)["bev_known"]
+        tables = self._tables_for(prepared.missing)
+        known = tables["bev_known"]
         bev_job = self._post_pool.submit(bev_occupancy, semantics, self.grid, self.z_band_m, observed_columns=known)
         voxels = occupied_voxels(semantics, confidence, self.grid)
         bev = bev_job.result()
@@ -265,6 +268,7 @@ class OccupancyRuntime:
             dict(frame.meta),
             timing,
             self.grid,
+            tables["observed"],
         )
 
     def process(self, frame: FrameSet) -> OccupancyResult:

@@ -168,7 +168,8 @@ def test_outputs_equal_the_runtime_for_the_same_frames(live):
             # float reductions may be ordered differently across ONNX Runtime threads: 1e-6, not bit-exact
             np.testing.assert_allclose(confidence, expected.voxels.confidence, rtol=0, atol=1e-6)
             np.testing.assert_array_equal(conversions.bev_from_msg(bev), expected.bev)
-            np.testing.assert_array_equal(conversions.dense_grid_from_msg(dense, grid), expected.semantics)
+            unobserved = np.where(expected.observed, expected.semantics, conversions.UNOBSERVED)
+            np.testing.assert_array_equal(conversions.dense_grid_from_msg(dense, grid), unobserved)
     markers = live.collector.get("markers")
     assert markers and sum(len(m.points) for m in markers[-1].markers) == len(labels)
 

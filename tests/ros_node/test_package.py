@@ -6,8 +6,6 @@ import ast
 import configparser
 import xml.etree.ElementTree as ET
 
-import pytest
-
 from tests.conftest import PROJECT_ROOT
 
 ROS_NODE = PROJECT_ROOT / "ros_node"
@@ -34,27 +32,17 @@ def test_launch_file_compiles_and_names_the_executable():
     assert 'executable="easyocc_node"' in source and 'package="easyocc_ros"' in source
 
 
-def test_interface_package_and_message():
-    root = ET.parse(ROS_NODE / "interfaces" / "package.xml").getroot()
-    assert root.findtext("name") == "easyocc_msgs"
-    assert root.findtext("member_of_group") == "rosidl_interface_packages"
-    assert "msg/OccupancyGrid3D.msg" in (ROS_NODE / "interfaces" / "CMakeLists.txt").read_text()
-    parser = pytest.importorskip("rosidl_adapter.parser", reason="rosidl_adapter is not installed")
-    spec = parser.parse_message_string(
-        "easyocc_msgs", "OccupancyGrid3D", (ROS_NODE / "msg" / "OccupancyGrid3D.msg").read_text()
-    )
-    assert [f.name for f in spec.fields] == [
-        "header",
-        "origin",
-        "resolution",
-        "size_x",
-        "size_y",
-        "size_z",
-        "class_names",
-        "labels",
-        "confidence",
-    ]
-    assert [(c.name, c.value) for c in spec.constants] == [("FREE", 17)]
+def test_no_custom_message_and_no_second_runtime_copy():
+    """Outputs are standard messages only (no interface package to build on the vehicle), and colcon installs
+    no Python module: the node's code is the pip-installed easyocc (one copy of the runtime)."""
+    assert not (ROS_NODE / "msg").exists() and not (ROS_NODE / "interfaces").exists()
+    tree = ast.parse((ROS_NODE / "setup.py").read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup"]
+    keywords = {k.arg: k.value for k in calls[0].keywords}
+    assert isinstance(keywords["packages"], ast.List) and keywords["packages"].elts == []
+    assert "py_modules" not in keywords and "package_dir" not in keywords
+    shipped = ast.unparse(keywords["data_files"])
+    assert "msg" not in shipped and "launch/*.launch.py" in shipped
 
 
 def test_ros_node_never_imports_torch_training_or_export():
