@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from easyocc.export.onnx_model import load_onnx, read_manifest
 from easyocc.export.quantize import QUANTIZED_OP_TYPES, Int8Options, calibration_feeds, kept_out_nodes, run_quantizer
 from easyocc.runtime.contract.errors import EasyOccError
@@ -33,6 +34,34 @@ def layer_groups(model, excluded=()) -> dict[str, list[str]]:
         scope = "/".join(parts[:GROUP_DEPTH]) + "/" if len(parts) > 1 else node.name
         groups.setdefault(scope, []).append(node.name)
     return groups
+
+
+def conv_macs(model) -> dict[str, int]:
+    """Multiply-accumulates of every convolution (static shapes, after shape inference)."""
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(load_onnx(model))
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.value_info}
+    shapes.update({v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.output})
+    weights = {init.name: list(init.dims) for init in model.graph.initializer}
+    macs = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv" and node.input[1] in weights and node.output[0] in shapes:
+            out = shapes[node.output[0]]
+            macs[node.name] = int(
+                np.prod(weights[node.input[1]], dtype=np.int64) * np.prod(out[2:], dtype=np.int64) * out[0]
+            )
+    return macs
+
+
+def add_macs_share(report: dict, model) -> dict:
+    """Each group row of a sensitivity report gets `macs_share`: its part of all convolution MACs."""
+    macs = conv_macs(model)
+    total = sum(macs.values()) or 1
+    groups = layer_groups(model)
+    for row in report["groups"]:
+        row["macs_share"] = sum(macs.get(name, 0) for name in groups.get(row["group"], [])) / total
+    return report
 
 
 @dataclass(frozen=True)
@@ -57,10 +86,13 @@ class GroupSensitivity:
         }
 
 
-def sensitivity(onnx_path, data, eval_feeds, options: Int8Options | None = None, threads=None, log=None) -> dict:
+def sensitivity(
+    onnx_path, data, eval_feeds, options: Int8Options | None = None, threads=None, log=None, target=None
+) -> dict:
     """Calibrate on `options.frames` frames of `data`, then measure every layer group on `eval_feeds`
     ((source, feed) pairs). Returns the full-model agreement and one GroupSensitivity per group,
-    most damaging first."""
+    most damaging first. With a `target` agreement, also keeps groups in float one by one, most
+    damaging first, until the rest reaches it ("keep_to_reach_target": the --keep prefixes)."""
     from easyocc.runtime.backends import create_runner
     from easyocc.runtime.backends.compare import compare_runners
 
@@ -100,6 +132,13 @@ def sensitivity(onnx_path, data, eval_feeds, options: Int8Options | None = None,
                 reports[label] = report
             if log:
                 log(f"sensitivity: {min(start + CHUNK, len(variants))}/{len(variants)} variants measured")
+        order = sorted(groups, key=lambda group: reports[f"{group}|alone"].agreement)
+        greedy = None
+        if target is not None:
+            quantize = lambda path, extra: run_quantizer(  # noqa: E731
+                onnx_path, path, None, None, {**kept, "sensitivity": extra}, options.method, cache
+            )
+            greedy = _keep_until(onnx_path, groups, order, quantize, tmp, eval_feeds, target, threads, log)
     rows = [
         GroupSensitivity(
             group=group,
@@ -112,37 +151,74 @@ def sensitivity(onnx_path, data, eval_feeds, options: Int8Options | None = None,
     ]
     rows.sort(key=lambda row: row.alone_agreement)
     full = reports["all"]
-    return {
-        "model": str(onnx_path),
-        "model_version": manifest.model_version,
-        "calibration": {
-            "method": options.method,
-            "frames": options.frames,
-            "stride": options.stride,
-            "start": options.start,
-            "data": str(data),
+    return add_macs_share(
+        {
+            "model": str(onnx_path),
+            "model_version": manifest.model_version,
+            "calibration": {
+                "method": options.method,
+                "frames": options.frames,
+                "stride": options.stride,
+                "start": options.start,
+                "data": str(data),
+            },
+            "eval_frames": {
+                s: sum(f.source == s for f in full.frames) for s in sorted({f.source for f in full.frames})
+            },
+            "kept_out": {reason: names for reason, names in kept.items() if names},
+            "all_groups_quantized": {
+                "agreement": full.agreement,
+                "worst_frame_agreement": full.worst_frame_agreement,
+                "max_confidence_diff": full.max_confidence_diff,
+            },
+            "groups": [row.to_dict() for row in rows],
+            "keep_to_reach_target": greedy,
         },
-        "eval_frames": {s: sum(f.source == s for f in full.frames) for s in sorted({f.source for f in full.frames})},
-        "kept_out": {reason: names for reason, names in kept.items() if names},
-        "all_groups_quantized": {
-            "agreement": full.agreement,
-            "worst_frame_agreement": full.worst_frame_agreement,
-            "max_confidence_diff": full.max_confidence_diff,
-        },
-        "groups": [row.to_dict() for row in rows],
-    }
+        onnx_path,
+    )
+
+
+def _keep_until(onnx_path, groups, order, quantize, tmp: Path, feeds, target: float, threads, log) -> dict:
+    """Keep groups in float in `order` until the agreement with float reaches `target`."""
+    from easyocc.runtime.backends import create_runner
+    from easyocc.runtime.backends.compare import compare_runners
+
+    total = sum(len(names) for names in groups.values())
+    steps, kept_groups = [], []
+    for group in order:
+        kept_groups.append(group)
+        extra = [name for g in kept_groups for name in groups[g]]
+        path = tmp / f"keep-{len(kept_groups)}.onnx"
+        quantize(path, extra)
+        runners = [
+            create_runner(p, "onnxruntime", threads=threads, providers=["CPUExecutionProvider"])
+            for p in (onnx_path, path)
+        ]
+        (report,) = compare_runners(runners, feeds, labels=["float", f"{len(kept_groups)} group(s) kept"])
+        steps.append(
+            {"kept_in_float": list(kept_groups), "int8_convolutions": total - len(extra), "agreement": report.agreement}
+        )
+        if log:
+            log(
+                f"keeping {len(kept_groups)} group(s) in float ({group} last): agreement {100 * report.agreement:.3f} %"
+            )
+        if report.agreement >= target:
+            break
+    reached = steps[-1]["agreement"] >= target
+    return {"target": target, "reached": reached, "keep": kept_groups if reached else None, "steps": steps}
 
 
 def table(report: dict) -> str:
     """A Markdown table of a sensitivity report, most damaging group first."""
     lines = [
-        "| layer group | convs | agreement, only this group INT8 | agreement, all but this group INT8 |",
-        "| --- | --- | --- | --- |",
+        "| layer group | convs | share of conv MACs | agreement, only this group INT8 | agreement, all but this group INT8 |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for row in report["groups"]:
         alone = row["only_this_group_quantized"]["agreement"]
         kept = row["all_but_this_group_quantized"]["agreement"]
-        lines.append(f"| `{row['group']}` | {row['nodes']} | {100 * alone:.3f} % | {100 * kept:.3f} % |")
+        share = f"{100 * row['macs_share']:.1f} %" if "macs_share" in row else ""
+        lines.append(f"| `{row['group']}` | {row['nodes']} | {share} | {100 * alone:.3f} % | {100 * kept:.3f} % |")
     full = report["all_groups_quantized"]["agreement"]
-    lines.append(f"| all groups INT8 | | {100 * full:.3f} % | |")
+    lines.append(f"| all groups INT8 | | 100 % | {100 * full:.3f} % | |")
     return "\n".join(lines)

@@ -85,8 +85,13 @@ def cmd_int8(args) -> int:
             raise EasyOccError("--sensitivity needs frames to compare on (--eval-frames or --synthetic-frames)")
         from easyocc.export.sensitivity import sensitivity, table
 
-        out["sensitivity"] = sensitivity(args.model, args.data, feeds, options, args.threads, log=_say)
+        out["sensitivity"] = sensitivity(
+            args.model, args.data, feeds, options, args.threads, log=_say, target=args.min_agreement
+        )
         print(table(out["sensitivity"]), file=sys.stderr)
+        keep = out["sensitivity"]["keep_to_reach_target"]["keep"]
+        goal = f"to reach {100 * args.min_agreement:.2f} % agreement"
+        _say(f"{goal}: " + " ".join(f"--keep {g}" for g in keep) if keep else f"{goal}: no set of groups suffices")
     _emit(out, args.json_path)
     lint.raise_for_errors()
     return 0 if out["agreement"] is None or out["agreement"]["passed"] else 1

@@ -185,7 +185,7 @@ def test_sensitivity_report_covers_every_layer_group(standin_onnx, nuscenes_root
         "/model/head/": ["/model/head/Conv"],
     }
     feeds = [("synthetic", feed) for feed in synthetic_feeds(manifest, default_rig(), 2)]
-    report = sensitivity(result.path, nuscenes_root, feeds, CALIBRATION, threads=1)
+    report = sensitivity(result.path, nuscenes_root, feeds, CALIBRATION, threads=1, target=1.0)
     groups = {row["group"]: row for row in report["groups"]}
     assert set(groups) == {"/model/encoder/encoder.0/", "/model/encoder/encoder.2/", "/model/head/"}
     assert [row["nodes"] for row in report["groups"]] == [1, 1, 1]
@@ -196,6 +196,13 @@ def test_sensitivity_report_covers_every_layer_group(standin_onnx, nuscenes_root
     alone = [row["only_this_group_quantized"]["agreement"] for row in report["groups"]]
     assert alone == sorted(alone)  # most damaging first
     assert 0.5 < report["all_groups_quantized"]["agreement"] <= 1.0
+    assert sum(row["macs_share"] for row in report["groups"]) == pytest.approx(1.0)
+    assert min(row["macs_share"] for row in report["groups"]) > 0
+    greedy = report["keep_to_reach_target"]
+    order = [row["group"] for row in report["groups"]]
+    assert greedy["reached"] and greedy["keep"] == order[: len(greedy["keep"])]
+    assert [step["int8_convolutions"] for step in greedy["steps"]] == list(range(2, 2 - len(greedy["steps"]), -1))
+    assert greedy["steps"][-1]["agreement"] == 1.0 and all(step["agreement"] < 1.0 for step in greedy["steps"][:-1])
     assert table(report).count("\n") == 5 and "`/model/head/`" in table(report)
 
 
