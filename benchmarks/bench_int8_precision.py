@@ -89,6 +89,7 @@ def main() -> int:
     parser.add_argument("--eval-frames", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-sensitivity", action="store_true", help="skip the per-group report (smoke runs)")
+    parser.add_argument("--keep", action="append", default=[], help="passed to easyocc export int8 (repeatable)")
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
     out = Path(args.out)
@@ -107,6 +108,7 @@ def main() -> int:
         command += ["--frames", str(args.frames), "--stride", "2", "--start", str(start)]
         command += ["--eval-frames", str(args.eval_frames), "--synthetic-frames", "0", "--threads", str(args.threads)]
         command += ["--json", str(report)] + (["--sensitivity"] if index == 0 and not args.no_sensitivity else [])
+        command += [item for prefix in args.keep for item in ("--keep", prefix)]
         code = easyocc(*command)
         if code not in (0, 1):  # 1: agreement below --min-agreement, the report is still written
             raise SystemExit(f"easyocc export int8 failed with exit code {code}")
