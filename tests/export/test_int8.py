@@ -269,3 +269,39 @@ def test_kept_nodes_get_their_float_input_back():
     assert inputs["kept_conv"] == ["x", "w"] and inputs["int8_conv"] == ["xd", "w"]
     assert float_inputs_for_kept(model, {"int8_conv"}) == 1
     assert [node.op_type for node in model.graph.node] == ["Conv", "Conv"]  # the unused Q/DQ pair is gone
+
+
+def test_more_refusals_are_one_line(standin_onnx, nuscenes_root, tmp_path, capsys):
+    from easyocc.export.sensitivity import sensitivity
+    from easyocc.runtime.contract.manifest import Manifest
+    from easyocc.runtime.dataset.nuscenes import REQUIRED_TABLES
+
+    from easyocc.commands.export import main
+
+    result, _, manifest = standin_onnx
+    with pytest.raises(EasyOccError, match=r"^calibration method 'kl' is not one of minmax, percentile, entropy$"):
+        Int8Options(method="kl")
+    empty = tmp_path / "empty"
+    (empty / "v1.0-mini").mkdir(parents=True)
+    for table in REQUIRED_TABLES:
+        (empty / "v1.0-mini" / f"{table}.json").write_text("[]")
+    with pytest.raises(EasyOccError, match=r"^calibration set .*empty: no samples$"):
+        quantize_int8(result.path, empty, tmp_path / "out.onnx", CALIBRATION)
+    everything = replace(CALIBRATION, keep=("/model/",))
+    with pytest.raises(EasyOccError, match=r"standin.onnx: no quantizable node \(Conv\) left$"):
+        sensitivity(result.path, nuscenes_root, [], everything)
+    data = replace(manifest, quantization=None).to_dict()
+    data["quantization"] = {"scheme": "int8-qdq"}
+    with pytest.raises(EasyOccError, match=r"^manifest: missing field 'tool'$"):
+        Manifest.from_dict(data)
+    bad = tmp_path / "fp16.json"
+    bad.write_text("[1, 2")
+    argv = ["int8", "--model", str(result.path), "--data", str(nuscenes_root), "--out", str(tmp_path / "o.onnx")]
+    with pytest.raises(EasyOccError, match=r"^--fp16-report .*fp16.json: not a readable fp16-check JSON"):
+        main([*argv, "--fp16-report", str(bad)])
+    message = r"^--sensitivity needs frames to compare on \(--eval-frames or --synthetic-frames\)$"
+    with pytest.raises(EasyOccError, match=message):
+        main(
+            [*argv, "--stride", "5", "--frames", "8", "--eval-frames", "0", "--synthetic-frames", "0", "--sensitivity"]
+        )
+    capsys.readouterr()
