@@ -92,6 +92,11 @@ class OccupancyNode(LifecycleNode):
             self._autostart_timer = self.create_timer(
                 0.0, self._autostart, callback_group=MutuallyExclusiveCallbackGroup()
             )
+        else:
+            self.get_logger().info(
+                f"autostart is false: staying unconfigured until a lifecycle manager (or"
+                f" `ros2 lifecycle set {self.get_fully_qualified_name()} configure`) configures it"
+            )
 
     def _on_set_parameters(self, parameters):
         """Refuse a bad value with its one-line reason; apply the live ones (params.LIVE) at once, the

@@ -97,8 +97,9 @@ class NodeParameters:
     keep_heap: bool = True
     """Latency (glibc only): large buffers from the heap, never trimmed, prefaulted before the first
     frame; the node keeps its peak heap resident."""
-    autostart: bool = False
-    """Configure and activate on start (`easyocc ros run` and the launch file set it true)."""
+    autostart: bool = True
+    """Configure and activate on start, for every entry point (easyocc ros run, easyocc_node, the launch
+    file); false leaves the node unconfigured, with a log line, for a lifecycle manager to drive."""
 
     def topics_for(self, camera_names) -> dict[str, str]:
         """camera name -> image topic (before the /compressed suffix of the compressed transport)."""

@@ -163,8 +163,21 @@ def _spin_until_done(node, executor, duration_s: float, stats_path) -> int:
     return 0
 
 
+NODE_USAGE = """usage: easyocc_node [-h] [--ros-args -p NAME:=VALUE ... --params-file FILE]
+
+The EasyOcc occupancy node (what `ros2 run easyocc_ros easyocc_node` starts). It configures and
+activates itself (autostart, true by default); with -p autostart:=false it waits for a lifecycle
+manager. Parameters (docs/readme/ros.md has the table with types, defaults and ranges):
+"""
+
+
 def node_main(args=None) -> int:
     """Console entry for colcon installs: parameters come from --ros-args (-p, --params-file)."""
+    argv = list(sys.argv if args is None else args)
+    own = argv[1 : argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
+    if "-h" in own or "--help" in own:
+        print(NODE_USAGE + "\n".join(f"  {name}: {spec.description}" for name, spec in PARAMETERS.items()))
+        return 0
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 

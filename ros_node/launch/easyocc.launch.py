@@ -22,7 +22,7 @@ LAUNCH_ONLY = {
     "namespace": ("", "node namespace"),
     "large_data_profile": ("true", "give Fast DDS a 64 MB shared-memory segment (ros_node/dds_profile.py)"),
 }
-LAUNCH_DEFAULTS = {"autostart": "true"}  # the node's own default is false (for lifecycle managers)
+LAUNCH_DEFAULTS: dict[str, str] = {}  # autostart: the node's own default (true) holds for every entry point
 
 
 def _large_data_profile_path() -> str:
