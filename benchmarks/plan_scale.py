@@ -63,7 +63,7 @@ ASSUMPTIONS = {
     ),
     "process_start_s": (
         120,
-        "per labelling process: reader load (35.5 CPU s measured) + model loading (~60 s assumed) + margin",
+        "per labelling process: reader load (38.1 CPU s measured) + model loading (~60 s assumed) + margin",
     ),
 }
 
