@@ -130,11 +130,13 @@ def study_run(dataset, segmenter, depth_name, anchor, past, dynamic, seed, cache
         dataset, build_segmenter(segmenter, seed=seed), depth, config, cache, depth_observer=quality_depth.update,
         read_lidar=depth_reads_lidar(depth_name, anchor),
     )  # fmt: skip
-    quality, lidar, stage = LabelQuality(), [], []
+    quality, lidar, stage, stage_cpu = LabelQuality(), [], [], []
     for index in scored:
-        start, providers = time.perf_counter(), labeler.provider_seconds
+        start, cpu = time.perf_counter(), time.process_time()
+        providers, providers_cpu = labeler.provider_seconds, labeler.provider_cpu_seconds
         labels, _ = labeler.label(samples, index)
         stage.append(time.perf_counter() - start - (labeler.provider_seconds - providers))
+        stage_cpu.append(time.process_time() - cpu - (labeler.provider_cpu_seconds - providers_cpu))
         if with_truth:
             quality.update(labels, read_labels(dataset.labels_path(samples[index]), config.grid))
         if index + 1 < len(samples):
@@ -145,8 +147,10 @@ def study_run(dataset, segmenter, depth_name, anchor, past, dynamic, seed, cache
     if lidar:
         row["next_frame_lidar_in_occupied"] = 100 * float(np.mean([f["fraction"] for f in lidar]))
     row["stage3_s"] = float(np.mean(stage))
+    row["stage3_cpu_s"] = float(np.mean(stage_cpu))
     if getattr(depth, "images", 0):
         row["align_s_per_key_frame"] = 6 * depth.seconds / depth.images
+        row["align_cpu_s_per_key_frame"] = 6 * depth.cpu_seconds / depth.images
         row["cues"] = sorted({cue for _, cue in depth.cues})
     return row
 
@@ -168,7 +172,28 @@ def _summarise(rows: list[dict]) -> dict:
     return out
 
 
-def run_ablation(synth, real, out: Path, seeds: int, key_frames: int, real_frames: str) -> int:
+def time_stage_camera_only(dataset, segmenter, depth_name, cache, index: int, repeats: int = 3) -> dict:
+    """Wall and CPU seconds of the 3-D stage with 13 past frames (providers cached, so excluded):
+    cold = all 14 frame clouds rebuilt from cached provider outputs, warm = the next key frame of a
+    sequential run (its own cloud built, the past ones reused)."""
+    samples = dataset.samples(dataset.scene_names[0])
+    labeler = PseudoLabeler(
+        dataset, build_segmenter(segmenter), build_depth(depth_name), PseudoLabelConfig(), cache, read_lidar=False
+    )
+    labeler.label(samples, index + 1)  # fills the provider cache where it was not
+    times = {"cold_s": [], "cold_cpu_s": [], "warm_s": [], "warm_cpu_s": []}
+    for _ in range(repeats):
+        labeler._clouds.clear()
+        for kind, key in (("cold", index), ("warm", index + 1)):
+            start, cpu = time.perf_counter(), time.process_time()
+            labeler.label(samples, key)
+            times[f"{kind}_s"].append(time.perf_counter() - start)
+            times[f"{kind}_cpu_s"].append(time.process_time() - cpu)
+    load = __import__("os").getloadavg()[0]
+    return {k: float(np.median(v)) for k, v in times.items()} | {"past_frames": 13, "load_average_1min": load}
+
+
+def run_ablation(synth, real, out: Path, seeds: int, key_frames: int, real_frames: str, timing_only=False) -> int:
     results = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores", "seeds": seeds}
     worlds = []
     if synth:
@@ -183,6 +208,12 @@ def run_ablation(synth, real, out: Path, seeds: int, key_frames: int, real_frame
             ("scene-0916", NuScenesDataset(real), "boxes", "aligned-lidar-relative", range(first, stop), False)
         )
     for world, dataset, segmenter, depth_name, scored, truth in worlds:
+        if timing_only:
+            cache = ProviderCache(out / "cache" / world)
+            results[world] = time_stage_camera_only(dataset, segmenter, depth_name, cache, scored[-1] - 1)
+            print(world, results[world], file=sys.stderr)
+            write_json_atomic(out / "pseudo_timing.json", results)
+            continue
         results[world] = {"segmenter": segmenter, "depth": depth_name, "scored_key_frames": list(scored), "rows": []}
         for name, anchor, past, dynamic in STUDY:
             rows = []
@@ -196,6 +227,8 @@ def run_ablation(synth, real, out: Path, seeds: int, key_frames: int, real_frame
             summary = _summarise(rows)
             results[world]["rows"].append({"name": name, "anchor": anchor, "past_frames": past, "dynamic_filter": dynamic, **summary, "per_seed": rows})  # fmt: skip
         write_json_atomic(out / "pseudo_ablation.json", results)
+    if timing_only:
+        return 0
     write_bytes_atomic(out / "pseudo_ablation.md", ablation_markdown(results).encode())
     print(ablation_markdown(results))
     return 0
@@ -267,11 +300,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="--ablation: seeds (provider noise and scramble)")
     parser.add_argument("--real-frames", default="14:17", help="--ablation: scored key frames of --real, a:b")
     parser.add_argument("--real-only", action="store_true", help="--ablation: skip the synthetic world")
+    parser.add_argument("--timing", action="store_true", help="--ablation: only time the 3-D stage (13 past frames)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.ablation:
         synth = None if args.real_only else args.data
-        return run_ablation(synth, args.real, out, args.seeds, args.key_frames, args.real_frames)
+        return run_ablation(synth, args.real, out, args.seeds, args.key_frames, args.real_frames, args.timing)
     if args.generate and not Path(args.data, "synth_config.json").is_file():
         from easyocc.training.synth import SynthConfig, generate_dataset
 

@@ -183,7 +183,9 @@ class AlignedDepth(DepthEstimator):
         self.cues: Counter = Counter()
         """(channel, cue) -> images: which cue decided each camera's fit."""
         self.seconds = 0.0
-        """Time spent aligning (the base model's own time excluded)."""
+        """Wall time spent aligning (the base model's own time excluded)."""
+        self.cpu_seconds = 0.0
+        """CPU time of this process spent aligning (honest on a shared machine)."""
         self.images = 0
         self._aligned: dict = {}
         self.segmenter_key = None
@@ -207,7 +209,7 @@ class AlignedDepth(DepthEstimator):
 
     def _align(self, raw, image_rgb: np.ndarray, view: ImageView) -> np.ndarray:
         raw = np.asarray(raw, dtype=np.float32)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         relative = bool(getattr(self.base, "relative", False))
         if relative:
             x, valid = raw, np.isfinite(raw)
@@ -224,6 +226,7 @@ class AlignedDepth(DepthEstimator):
         depth = np.where(ok, 1.0 / np.where(ok, q, 1.0), 0.0).astype(np.float32)
         self._remember(depth, view, "photometric-wide" not in fit.cue)
         self.seconds += time.perf_counter() - start
+        self.cpu_seconds += time.process_time() - cpu
         self.images += 1
         return depth
 

@@ -137,6 +137,8 @@ class PseudoLabeler:
             depth.segmenter_key = segmenter.cache_key()
         self.provider_seconds = 0.0
         """Time inside the providers (segmenter, depth and its alignment), cache reads included."""
+        self.provider_cpu_seconds = 0.0
+        """The same as this process's CPU time."""
 
     # ----- per frame
     def frame_cloud(self, sample: Sample) -> FrameCloud:
@@ -145,7 +147,7 @@ class PseudoLabeler:
             self._clouds.move_to_end(sample.token)
             return self._clouds[sample.token]
         rig = self.dataset.rig(sample)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         views, loaders = [], []
         for camera in rig:
             view = ImageView(self.dataset, sample, camera.name, sample.cameras[camera.name], camera)
@@ -161,6 +163,7 @@ class PseudoLabeler:
                 with _named_failure(view):
                     depths.append(self.cache.depth(self.depth, loader, view))
         self.provider_seconds += time.perf_counter() - start
+        self.provider_cpu_seconds += time.process_time() - cpu
         parts: list[CloudPart] = []
         for view, depth_m in zip(views, depths):
             if self.depth_observer is not None:

@@ -168,7 +168,7 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
         depth_observer=depth_quality.update if depth_quality else None,
         read_lidar=depth_reads_lidar(job.depth, job.anchor),
     )
-    stage_seconds = []
+    stage_seconds, stage_cpu = [], []
 
     work = []
     scenes = job.scenes or (scenes_in_split(dataset.scene_names, job.split) if job.split else dataset.scene_names)
@@ -192,9 +192,11 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
             continue
         try:
             start, providers = time.perf_counter(), labeler.provider_seconds
+            cpu, providers_cpu = time.process_time(), labeler.provider_cpu_seconds
             labels, info = labeler.label(samples, index)
             timings.append(time.perf_counter() - start)
             stage_seconds.append(timings[-1] - (labeler.provider_seconds - providers))
+            stage_cpu.append(time.process_time() - cpu - (labeler.provider_cpu_seconds - providers_cpu))
         except EasyOccError as exc:
             log.warning("skipped sample %s (%s #%d): %s", sample.token, sample.scene_name, index, exc)
             failures.append({"sample": sample.token, "reason": str(exc)})
@@ -227,9 +229,11 @@ def run_labels(job: LabelsConfig, progress: bool = True) -> dict:
     if timings:
         summary["seconds_per_sample"] = sum(timings) / len(timings)
         summary["stage3_seconds_per_sample"] = sum(stage_seconds) / len(stage_seconds)
+        summary["stage3_cpu_seconds_per_sample"] = sum(stage_cpu) / len(stage_cpu)
     if getattr(depth, "images", 0):
         summary["alignment"] = {
             "seconds_per_image": depth.seconds / depth.images,
+            "cpu_seconds_per_image": depth.cpu_seconds / depth.images,
             "images": depth.images,
             "cues": {f"{channel}:{cue}": n for (channel, cue), n in sorted(depth.cues.items())},
         }
