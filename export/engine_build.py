@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from easyocc.export.engine_cache import (
+from easyocc.export.onnx_model import read_manifest, sha256_file
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.manifest import EngineInfo, Manifest
+from easyocc.runtime.engine_cache import (
     CacheDecision,
     default_engine_path,
     expected_engine_info,
     resolve_cache,
     write_engine,
 )
-from easyocc.export.onnx_model import read_manifest, sha256_file
-from easyocc.runtime.contract.errors import EasyOccError
-from easyocc.runtime.contract.manifest import EngineInfo, Manifest
 
 
 @dataclass

@@ -1,27 +1,15 @@
 """Small helpers around an ONNX ModelProto: loading, hashing, the embedded manifest, tensor types.
 
-Imports `onnx` lazily so that `easyocc.export.engine_cache` and the CLI's help work without it.
+Imports `onnx` lazily so that `easyocc.runtime.engine_cache` and the CLI's help work without it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.contract.fileio import sha256_file  # noqa: F401  (re-exported: export's callers use it)
 from easyocc.runtime.contract.manifest import ONNX_METADATA_KEY, Manifest
-
-
-def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            while block := handle.read(chunk_bytes):
-                digest.update(block)
-    except OSError as exc:
-        raise EasyOccError(f"cannot read {path}: {exc.strerror}") from None
-    return digest.hexdigest()
 
 
 def load_onnx(model_or_path):

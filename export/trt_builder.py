@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from easyocc.export.calibrator import CalibrationCache, CalibrationFeeder, make_entropy_calibrator
-from easyocc.export.engine_cache import check_precision
 from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.engine_cache import check_precision
 
 DEFAULT_WORKSPACE_MIB = 2048
 

@@ -147,7 +147,7 @@ class OccupancyNode(LifecycleNode):
         self.pending_reconfigure.clear()
         rig = self._load_rig(config)
         self.runtime = OccupancyRuntime(
-            config.model_path,
+            self._model_file(config),
             rig=rig,
             backend=config.backend,
             missing_camera="drop",
@@ -189,6 +189,23 @@ class OccupancyNode(LifecycleNode):
             f"configured: {self.runtime.manifest.summary()} on {self.backend_name} (warm-up {warm_s:.2f} s,"
             f" {frozen} start-up objects frozen)"
         )
+
+    def _model_file(self, config) -> str:
+        """model_path, or with engine management the engine to run (built or checked now when needed)."""
+        if config.model_path:
+            return config.model_path
+        if config.backend != "tensorrt":
+            return config.model_file_path
+        from easyocc.runtime.engine_manager import EngineRequest, ensure_engine
+
+        request = EngineRequest(
+            config.model_file_path,
+            config.engine_file_path,
+            config.engine_cache_dir,
+            config.engine_precision,
+            config.force_engine_update,
+        )
+        return str(ensure_engine(request, log=self.get_logger().info))
 
     def _load_rig(self, config):
         """The rig from a file, or CameraInfo intrinsics + extrinsics from a file or TF (rig_source)."""

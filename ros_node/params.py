@@ -33,11 +33,24 @@ class NodeParameters:
     """Every parameter of the occupancy node (validated in on_configure)."""
 
     model_path: str = ""
-    """ONNX model (.onnx) or TensorRT engine (.engine/.plan) with its manifest (required)."""
+    """ONNX model (.onnx) or TensorRT engine (.engine/.plan) with its manifest (or model_file_path /
+    engine_file_path: engine management)."""
     backend: str = setting("onnxruntime", choices=BACKENDS)
     """Inference backend."""
     threads: int = setting(0, min=0, max=256)
     """CPU threads for ONNX Runtime (0 = its default)."""
+    model_file_path: str = ""
+    """Engine management (backend tensorrt): the ONNX model the engine is built from on configure when it
+    is missing, stale (TensorRT, GPU, precision, ONNX hash) or forced; with onnxruntime, the model to run."""
+    engine_file_path: str = ""
+    """Engine management: the engine to use or write ('' = a name in engine_cache_dir spelling out
+    precision, GPU and TensorRT); one built by trtexec (no sidecar) is checked against the ONNX and kept."""
+    force_engine_update: bool = False
+    """Engine management: rebuild the engine on configure even when it matches."""
+    engine_cache_dir: str = ""
+    """Engine management: folder of generated engines and the timing cache ('' = beside the ONNX)."""
+    engine_precision: str = setting("fp16", choices=("fp32", "fp16", "int8"))
+    """Engine management: precision of a built engine."""
     rig_source: str = setting("file", choices=RIG_SOURCES)
     """Where the camera rig comes from: a rig file; CameraInfo intrinsics + extrinsics_file; or CameraInfo
     intrinsics + TF extrinsics (frame_id <- each CameraInfo's frame_id, as the vehicle's TF tree gives them)."""
@@ -235,9 +248,16 @@ def parse_parameter(text: str) -> tuple[str, object]:
 def config_from_values(values: dict) -> NodeParameters:
     """Validate a {name: value} mapping into NodeParameters, with the checks across parameters and files."""
     config = check_values(values)
-    if not config.model_path:
-        raise EasyOccError("parameter model_path is required (an .onnx model or a TensorRT engine)")
-    for name in ("model_path", "rig_file", "extrinsics_file"):
+    if not (config.model_path or config.model_file_path or config.engine_file_path):
+        raise EasyOccError(
+            "parameter model_path is required (an .onnx model or a TensorRT engine), or model_file_path /"
+            " engine_file_path for engine management"
+        )
+    if config.model_path and (config.model_file_path or config.engine_file_path):
+        raise EasyOccError("give model_path, or model_file_path / engine_file_path (engine management), not both")
+    if config.engine_file_path and config.backend != "tensorrt":
+        raise EasyOccError("parameter engine_file_path needs backend tensorrt")
+    for name in ("model_path", "model_file_path", "rig_file", "extrinsics_file"):
         path = getattr(config, name)
         if path and not Path(path).expanduser().is_file():
             raise EasyOccError(f"parameter {name}: file not found: {Path(path).expanduser()}")

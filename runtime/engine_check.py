@@ -67,7 +67,7 @@ def check_engine_report(
     info = EngineInfo(
         tensorrt_version=str(report.tensorrt_version),
         compute_capability=str(report.compute_capability),
-        precision="unknown",
+        precision="unknown",  # engine_manager.FOREIGN_PRECISION
         onnx_sha256="",
     )
     return onnx_manifest.with_engine(info), warnings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -42,3 +43,15 @@ def write_bytes_atomic(path, data: bytes) -> None:
 
 def write_json_atomic(path, obj) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(chunk_bytes):
+                digest.update(block)
+    except OSError as exc:
+        raise EasyOccError(f"cannot read {path}: {exc.strerror}") from None
+    return digest.hexdigest()

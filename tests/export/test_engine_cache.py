@@ -6,7 +6,8 @@ import json
 
 import pytest
 from easyocc.export.engine_build import plan_engine
-from easyocc.export.engine_cache import (
+from easyocc.runtime.contract.errors import EasyOccError
+from easyocc.runtime.engine_cache import (
     check_cached_engine,
     default_engine_path,
     expected_engine_info,
@@ -15,7 +16,6 @@ from easyocc.export.engine_cache import (
     sidecar_path,
     write_engine,
 )
-from easyocc.runtime.contract.errors import EasyOccError
 
 SHA = "ab" * 32
 

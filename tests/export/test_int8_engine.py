@@ -7,17 +7,17 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime.quantization")
 from easyocc.export.engine_build import plan_engine  # noqa: E402
-from easyocc.export.engine_cache import (  # noqa: E402
-    check_cached_engine,
-    default_engine_path,
-    expected_engine_info,
-    write_engine,
-)
 from easyocc.export.lint import lint_model  # noqa: E402
 from easyocc.export.quantize import Int8Options, quantize_int8  # noqa: E402
 from easyocc.export.trt_builder import precision_plan  # noqa: E402
 from easyocc.runtime.contract.errors import EasyOccError  # noqa: E402
 from easyocc.runtime.contract.manifest import EngineInfo, Manifest  # noqa: E402
+from easyocc.runtime.engine_cache import (  # noqa: E402
+    check_cached_engine,
+    default_engine_path,
+    expected_engine_info,
+    write_engine,
+)
 from onnx import TensorProto, helper  # noqa: E402
 
 SHA = "ab" * 32

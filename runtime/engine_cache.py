@@ -13,9 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from easyocc.export.onnx_model import sha256_file
 from easyocc.runtime.contract.errors import EasyOccError
-from easyocc.runtime.contract.fileio import write_bytes_atomic, write_json_atomic
+from easyocc.runtime.contract.fileio import sha256_file, write_bytes_atomic, write_json_atomic
 from easyocc.runtime.contract.manifest import EngineInfo, Manifest
 
 PRECISIONS = ("fp32", "fp16", "int8")
