@@ -9,6 +9,11 @@ inference, postprocess) and the node's overhead beyond that; frames published an
 Writes <out>/ros_bench.json and <out>/ros_bench.md; exits 1 when the overhead p99 exceeds --budget-ms
 (15 ms, the issue's budget) or a frame was dropped.
 
+Soak (--loops N): the scene is played N times over with rising stamps; the node's RSS and both
+processes' CPU time are sampled every second, and the last /diagnostics levels seen while the player
+was still publishing are kept: the JSON's `soak` holds RSS early (10-15 % of the run) and at the end,
+its growth, CPU seconds, the machine's load average and the diagnostics at the end.
+
 The table is over every frame by default: the node warms its backend and message serialization up
 while configuring, prefaults its heap and freezes its start-up objects, so that the first frame runs
 like the others. --warmup N leaves the first N frames out of the table; the JSON also holds the
@@ -20,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -52,10 +59,13 @@ def main(argv=None) -> int:
     parser.add_argument("--budget-ms", type=float, default=15.0, help="node overhead p99 budget")
     parser.add_argument("--warmup", type=int, default=0, help="first frames left out of the table (default 0)")
     parser.add_argument("--domain-id", type=int, default=77, help="ROS_DOMAIN_ID for both processes")
+    parser.add_argument("--loops", type=int, default=1, help="play the scene this many times (a soak; default 1)")
     add_param_option(parser, "a further node parameter, e.g. -p keep_heap:=false (repeatable)")
     args = parser.parse_args(argv)
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more, got {args.warmup}")
+    if args.loops < 1:
+        parser.error(f"--loops must be 1 or more, got {args.loops}")
     for param in args.param:  # before any process starts; the node parses the value itself
         try:
             parse_parameter(param)
@@ -72,17 +82,28 @@ def main(argv=None) -> int:
         node_args += ["-p", param]
     node = RosProcess(node_args + transport, env, out / "node.log", cwd=PROJECT)
     player = None
+    if args.loops > 1:
+        os.environ.update(env)  # the probe subscriber discovers like the two processes (before rclpy starts)
+    soak = Soak(args.domain_id) if args.loops > 1 else None
+    load_before = [round(v, 2) for v in os.getloadavg()]
     try:
         if not node.wait_for_output("active:", 120):
             raise SystemExit(f"the node did not become active:\n{node.output[-2000:]}")
         play = ["play", "--data", args.data, "--wait-subscribers", "60", "--delay", "1", "--rate", str(args.rate)]
+        play += ["--loops", str(args.loops)]
         player = RosProcess(play + (["--compressed"] if args.compressed else []), env, out / "player.log", cwd=PROJECT)
-        if player.wait(900) != 0:
+        if soak is not None:
+            soak.start(node.proc.pid, player.proc.pid)
+        if player.wait(900 * args.loops) != 0:
             raise SystemExit(f"the player failed:\n{player.output[-2000:]}")
+        if soak is not None:
+            soak.stop()
         time.sleep(1.0)
         if node.interrupt(60) != 0:
             raise SystemExit(f"the node did not exit cleanly:\n{node.output[-2000:]}")
     finally:
+        if soak is not None:
+            soak.close()
         for process in (player, node):
             if process is not None:
                 process.close()
@@ -100,12 +121,114 @@ def main(argv=None) -> int:
         "first_frame_ms": {series: samples[0] for series, samples in stats["samples_ms"].items() if samples},
         **stats,
     }
+    if soak is not None:
+        result["soak"] = {
+            "loops": args.loops,
+            **soak.summary(),
+            "load_average": {"before": load_before, "after": [round(v, 2) for v in os.getloadavg()]},
+            "cpu_count": os.cpu_count(),
+        }
     (out / "ros_bench.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
     (out / "ros_bench.md").write_text(table + "\n")
     print(table)
     overhead_p99 = _ms(steady["node_overhead"], "p99")
     return 0 if overhead_p99 <= args.budget_ms and not stats["drops"] else 1
+
+
+class Soak:
+    """During a soak: the node's RSS and both processes' CPU seconds every second (psutil), and the
+    last /diagnostics statuses received (an rclpy subscriber in this process)."""
+
+    def __init__(self, domain_id: int):
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from easyocc.ros_node.qos import diagnostics_qos
+        from rclpy.executors import SingleThreadedExecutor
+
+        self._context = rclpy.Context()
+        rclpy.init(context=self._context, domain_id=domain_id)
+        self._node = rclpy.create_node("easyocc_soak_probe", context=self._context)
+        self._node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, diagnostics_qos())
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self._node)
+        self._spinner = threading.Thread(target=self._executor.spin, daemon=True)
+        self._spinner.start()
+        self.samples: list[tuple[float, float, float, float]] = []  # (s, node RSS MB, node CPU s, player CPU s)
+        self.statuses: dict[str, tuple[int, str]] = {}  # status name -> (level, message), the newest
+        self.snapshots: list[tuple[float, dict]] = []  # (s, statuses) every second
+        self.at_end: dict[str, tuple[int, str]] = {}
+        self._stop = threading.Event()
+        self._sampler = None
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            level = status.level[0] if isinstance(status.level, (bytes, bytearray)) else int(status.level)
+            self.statuses[status.name] = (level, status.message)
+
+    def start(self, node_pid: int, player_pid: int) -> None:
+        import psutil
+
+        node, player = psutil.Process(node_pid), psutil.Process(player_pid)
+        start = time.monotonic()
+
+        def sample():
+            while not self._stop.wait(1.0):
+                try:
+                    cpu_node, cpu_player = node.cpu_times(), player.cpu_times()
+                    self.samples.append(
+                        (
+                            time.monotonic() - start,
+                            node.memory_info().rss / 2**20,
+                            cpu_node.user + cpu_node.system,
+                            cpu_player.user + cpu_player.system,
+                        )
+                    )
+                except psutil.Error:
+                    break
+                self.snapshots.append((time.monotonic() - start, dict(self.statuses)))
+
+        self._sampler = threading.Thread(target=sample, daemon=True)
+        self._sampler.start()
+
+    def stop(self, linger_s: float = 1.0) -> None:
+        """The player finished: keep the diagnostics as they were while it was still publishing (the
+        snapshot 0.5 s before its last image; after it, the node rightly reports stale cameras)."""
+        self._stop.set()
+        if self.snapshots:
+            cutoff = self.snapshots[-1][0] - linger_s - 0.5
+            self.at_end = next((snap for t, snap in reversed(self.snapshots) if t <= cutoff), self.snapshots[0][1])
+        if self._sampler is not None:
+            self._sampler.join(5.0)
+
+    def summary(self) -> dict:
+        names = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+        rows = self.samples
+        if len(rows) < 10:
+            return {"rss_mb": None, "note": f"only {len(rows)} RSS samples"}
+        n = len(rows)
+        early = sorted(r[1] for r in rows[n // 10 : max(n * 15 // 100, n // 10 + 1)])
+        end = sorted(r[1] for r in rows[-max(n // 20, 1) :])
+        early_mb, end_mb = early[len(early) // 2], end[len(end) // 2]
+        return {
+            "seconds": round(rows[-1][0], 1),
+            "rss_mb": {"early": round(early_mb, 1), "end": round(end_mb, 1), "max": round(max(r[1] for r in rows), 1)},
+            "rss_growth_percent": round(100 * (end_mb - early_mb) / early_mb, 2),
+            "cpu_s": {"node": round(rows[-1][2], 1), "player": round(rows[-1][3], 1)},
+            "rss_samples_mb": [round(r[1], 1) for r in rows],
+            "diagnostics_at_end": {
+                name: {"level": names.get(level, str(level)), "message": message}
+                for name, (level, message) in self.at_end.items()
+            },
+        }
+
+    def close(self) -> None:
+        import rclpy
+
+        self._stop.set()
+        self._executor.shutdown(timeout_sec=1.0)
+        self._node.destroy_node()
+        rclpy.try_shutdown(context=self._context)
 
 
 def _ms(row: dict, key: str) -> float:

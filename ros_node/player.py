@@ -30,8 +30,9 @@ class PlayItem:
     camera: object
 
 
-def play_items(data_root, scene: str | None = None, max_frames: int | None = None) -> list[PlayItem]:
-    """Camera images of the dataset's key frames (one scene or all) sorted by recorded stamp."""
+def play_items(data_root, scene: str | None = None, max_frames: int | None = None, loops: int = 1) -> list[PlayItem]:
+    """Camera images of the dataset's key frames (one scene or all) sorted by recorded stamp; `loops`
+    times over, each pass shifted by the span plus one frame period so stamps keep rising (a soak)."""
     from easyocc.runtime.dataset.nuscenes import NuScenesDataset
 
     dataset = NuScenesDataset(data_root)
@@ -45,7 +46,17 @@ def play_items(data_root, scene: str | None = None, max_frames: int | None = Non
         rig = dataset.rig(sample)
         for channel, frame in sample.cameras.items():
             items.append(PlayItem(frame.timestamp_us, channel, frame.path, rig[channel]))
-    return sorted(items, key=lambda item: (item.stamp_us, item.channel))
+    items.sort(key=lambda item: (item.stamp_us, item.channel))
+    if loops < 1:
+        raise EasyOccError(f"loops must be 1 or more, got {loops}")
+    first, last = samples[0].timestamp_us, samples[-1].timestamp_us
+    period = (last - first) // max(len(samples) - 1, 1) if len(samples) > 1 else 100_000
+    span = last - first + period
+    return [
+        PlayItem(item.stamp_us + loop * span, item.channel, item.path, item.camera)
+        for loop in range(loops)
+        for item in items
+    ]
 
 
 def camera_info_msg(camera, stamp_us: int, frame_id: str):

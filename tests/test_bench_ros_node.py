@@ -81,3 +81,38 @@ def test_stall_summary_attributes_slow_hand_offs():
         "Hand-off over 50 ms: 2 of 4 frames (max 120.0 ms; the collector's share 15.0 %)."
     )
     assert bench.stall_summary({}) == ""
+
+
+def test_zero_loops_is_refused_in_one_line():
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", "nowhere", "--loops", "0"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "--loops must be 1 or more, got 0" in done.stderr
+
+
+def test_play_items_loops_with_rising_stamps(nuscenes_root):
+    from easyocc.ros_node.player import play_items
+
+    once = play_items(nuscenes_root)
+    twice = play_items(nuscenes_root, loops=2)
+    assert len(once) == 246 and len(twice) == 2 * len(once)
+    stamps = [item.stamp_us for item in twice]
+    assert stamps == sorted(stamps)
+    shift = twice[len(once)].stamp_us - once[0].stamp_us
+    span = 1538984253447765 - 1538984233547259  # first to last key frame of scene-0916 (19.9 s, 41 frames)
+    assert shift == span + span // 40  # one loop later: the span plus one mean key-frame period
+    assert [(a.channel, a.path) for a in twice[len(once) :]] == [(a.channel, a.path) for a in once]
+
+
+def test_soak_summary_from_samples():
+    bench = load_bench()
+    soak = object.__new__(bench.Soak)  # the summary alone: no ROS context needed
+    # 100 s: RSS 200 MB up to 20 s (warm-up), then 210 MB, 212 MB over the last 5 s
+    soak.samples = [(t, 200.0 if t < 10 else 210.0 if t < 95 else 212.0, t * 0.5, t * 0.4) for t in range(1, 101)]
+    soak.at_end = {"easyocc: pipeline": (0, "2000 frames published")}
+    summary = bench.Soak.summary(soak)
+    assert summary["rss_mb"] == {"early": 210.0, "end": 212.0, "max": 212.0}
+    assert summary["rss_growth_percent"] == round(100 * 2 / 210, 2)
+    assert summary["cpu_s"] == {"node": 50.0, "player": 40.0}
+    assert summary["diagnostics_at_end"] == {"easyocc: pipeline": {"level": "OK", "message": "2000 frames published"}}

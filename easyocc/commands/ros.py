@@ -207,6 +207,9 @@ def play(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
     parser.add_argument("--namespace", default="/cameras", help="topic prefix (default /cameras)")
     options.add_frames(parser, help="play only the first N key frames", default=0)
+    parser.add_argument(
+        "--loops", type=int, default=1, help="play the key frames this many times, stamps rising (default 1)"
+    )
     options.add_deprecated(parser, "--max-frames", "--frames", "frames", type=int)
     parser.add_argument("--no-camera-info", action="store_true", help="do not publish CameraInfo")
     parser.add_argument(
@@ -230,7 +233,7 @@ def play(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not args.default_dds:
         apply_large_data_profile()
-    items = play_items(args.data, args.scene, args.frames or None)
+    items = play_items(args.data, args.scene, args.frames or None, args.loops)
 
     rclpy.init(args=["easyocc-play"])
     node = rclpy.create_node("easyocc_player")
