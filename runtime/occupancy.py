@@ -42,7 +42,8 @@ class OccupancyResult:
     occupied ones; bev: int8 [Y, X] OccupancyGrid cells (0 free, 100 occupied, -1 unknown); timing:
     ms per stage ('preprocess', 'infer', 'postprocess', 'end_to_end'); missing_cameras: names run
     with zeroed weights; grid: the grid of semantics and confidence; observed: bool [X, Y, Z], the
-    voxels some present camera sees (shared, read-only: one array per set of missing cameras).
+    voxels some present camera sees (shared, read-only: one array per set of missing cameras);
+    images: the frame's camera images as the source gave them (for sinks that show or record them).
     """
 
     stamp_us: int
@@ -57,6 +58,7 @@ class OccupancyResult:
     record: FrameTiming | None = None
     grid: GridSpec | None = None
     observed: np.ndarray | None = None
+    images: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -269,6 +271,7 @@ class OccupancyRuntime:
             timing,
             self.grid,
             tables["observed"],
+            frame.images,
         )
 
     def process(self, frame: FrameSet) -> OccupancyResult:

@@ -69,7 +69,8 @@ class NuScenesSource:
     scene: a scene name, a list of them (played in that order), or None for all scenes in order;
     paced: leave at the recorded timestamps (times `speed`), else as fast as possible; loop: repeat
     `loops` times (0 = forever) with stamps shifted so they keep increasing; preload: read every image
-    file once into memory (benchmarks without disk I/O). meta of each frame: sample_token, scene, index.
+    file once into memory (benchmarks without disk I/O). meta of each frame: sample_token, scene, index,
+    global_T_ego (4x4 at the first camera's timestamp).
     """
 
     def __init__(
@@ -118,6 +119,9 @@ class NuScenesSource:
             for sample in self.samples:
                 images = [(c, f.timestamp_us + shift, self._bytes(f.path)) for c, f in sample.cameras.items()]
                 meta = {"sample_token": sample.token, "scene": sample.scene_name, "index": sample.index}
+                first_camera = next(iter(sample.cameras.values()), None)
+                if first_camera is not None:  # where the vehicle was (the recording sinks place it in the world)
+                    meta["global_T_ego"] = first_camera.global_T_ego
                 frame = _frame(images, seq, meta)
                 pacer.wait(frame.stamp_us)
                 yield frame

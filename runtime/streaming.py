@@ -77,6 +77,8 @@ class StreamConfig:
     """Also write out/predictions/<scene>/<sample_token>/labels.npz (scored by `easyocc eval --predictions`)."""
     live: bool = False
     """Newest-frame buffers: skip frames that come too fast."""
+    record: str = ""
+    """Also write an MCAP recording here (Foxglove schemas: cameras, cloud, BEV grid, transforms, latency)."""
 
 
 def check_model(path) -> Path:
@@ -185,6 +187,10 @@ def run_stream(config: StreamConfig, json_path=None) -> StreamOutcome:
             sinks.append(Occ3DSink(out / "predictions"))
         preview = PreviewSink(out / "preview", every=1, max_frames=80)
         sinks.append(preview)
+        if config.record:
+            from easyocc.runtime.mcap_sink import McapSink
+
+            sinks.append(McapSink(config.record, rig=rig))
         report = StreamPipeline(runtime, source, sinks, live=config.live, max_frames=config.frames or None).run()
         summary = summary_dict(runtime, report)
         text = summary_text(runtime, report)

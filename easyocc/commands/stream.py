@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write OUT/predictions/<scene>/<sample_token>/labels.npz, scored by `easyocc eval --predictions`",
     )
     parser.add_argument("--live", action="store_true", help="newest-frame buffers: skip frames that come too fast")
+    parser.add_argument(
+        "--record", metavar="FILE.mcap", help="also record an MCAP file in Foxglove schemas (needs easyocc[record])"
+    )
     options.add_json(parser, help="write the latency summary and drop counters to this JSON file")
     options.add_verbose(parser, help="log every dropped frame")
     options.add_config(parser, StreamConfig)
@@ -41,6 +44,7 @@ def main(argv: list[str]) -> int:
         "npz": False if args.no_npz else None,
         "save_predictions": args.save_predictions or None,
         "live": args.live or None,
+        "record": args.record,
     }
     config = options.resolve_config(StreamConfig, args, flags)
     if args.print_config:
