@@ -252,7 +252,12 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
             "model": runtime.manifest.summary(),
             "input_size": list(runtime.manifest.input_size),
             "backend_alone": {**percentiles(alone), "fps": alone_fps},
-            "sequential": {"frames": options.sequential_frames, "stages_ms": sequential},
+            "sequential": {
+                "frames": options.sequential_frames,
+                "stages_ms": sequential,
+                # every measured frame, in order: the latency plot's timeline
+                "per_frame_ms": {stage: [round(float(t[stage]), 3) for t in timings[warmup:]] for stage in sequential},
+            },
             "live": live,
             "pipelined": {
                 "fps": pipelined_fps,

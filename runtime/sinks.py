@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import atomic_path, write_bytes_atomic
-from easyocc.runtime.topdown import render_topdown
+from easyocc.runtime.contract.preprocess import decode_image
+from easyocc.runtime.topdown import camera_thumbnails, render_topdown
 
 
 class Sink:
@@ -111,14 +112,31 @@ def write_gif(path, frames_rgb: list[np.ndarray], frame_ms: int = 200) -> Path:
     return path
 
 
+def preview_image(result, scale: int = 2, thumbnails: bool = True) -> np.ndarray:
+    """The default preview of a result: its top-down map (legend, ego marker, scale bar, unobserved
+    columns) titled with the frame number, above its camera images, three per row."""
+    image = render_topdown(result.semantics, result.grid, result.observed, scale=scale, title=f"frame {result.seq}")
+    if not (thumbnails and result.images):
+        return image
+    decoded = []
+    for name, camera_image in result.images.items():
+        if camera_image.data is not None:  # a quarter-size decode: a thumbnail needs no more
+            decoded.append((name, decode_image(camera_image.data, f"camera {name}", reduce=4)))
+        else:
+            decoded.append((name, camera_image.image))
+    return np.concatenate([image, camera_thumbnails(decoded, image.shape[1])], axis=0)
+
+
 class PreviewSink(Sink):
     """Top-down previews: a PNG of the newest frame, and an animated GIF of up to `max_frames` frames
     (every `every`-th), written at close. The default view is `render_topdown` (legend, ego marker,
-    scale bar) of the result on its grid; `compose(result) -> RGB image` may replace it (e.g.
-    prediction beside ground truth)."""
+    scale bar, unobserved columns black) of the result on its grid, above the frame's camera images as
+    thumbnails (`thumbnails`); `compose(result) -> RGB image` may replace it (e.g. prediction beside
+    ground truth)."""
 
-    def __init__(self, path, every: int = 1, max_frames: int = 60, compose=None, scale: int = 2):
+    def __init__(self, path, every: int = 1, max_frames: int = 60, compose=None, scale: int = 2, thumbnails=True):
         self.path = Path(path)
+        self.thumbnails = thumbnails
         self.every, self.max_frames, self.scale = max(1, every), max_frames, scale
         self.compose = compose
         self.frames: list[np.ndarray] = []
@@ -132,7 +150,7 @@ class PreviewSink(Sink):
         if self.compose:
             image = self.compose(result)
         else:
-            image = render_topdown(result.semantics, result.grid, scale=self.scale, title=f"frame {result.seq}")
+            image = preview_image(result, self.scale, self.thumbnails)
         self.frames.append(image)
 
     def close(self) -> None:

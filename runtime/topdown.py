@@ -78,6 +78,29 @@ def caption(image: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([bar, image], axis=0)
 
 
+def camera_thumbnails(images: list[tuple[str, np.ndarray]], width: int, columns: int = 3) -> np.ndarray:
+    """RGB strip of camera images (name, RGB [H, W, 3]) in their order, `columns` per row, each scaled to
+    width // columns pixels wide (aspect kept; a row is as tall as its tallest), its name in the corner."""
+    if not images:
+        raise EasyOccError("camera_thumbnails needs at least one image")
+    tile_width = max(1, width // columns)
+    tiles = []
+    for name, image in images:
+        height = max(1, round(image.shape[0] * tile_width / image.shape[1]))
+        tile = cv2.resize(image, (tile_width, height), interpolation=cv2.INTER_AREA)
+        cv2.putText(tile, name, (3, 11), _FONT, 0.33, _WHITE, 1, cv2.LINE_AA)
+        tiles.append(tile)
+    rows = []
+    for start in range(0, len(tiles), columns):
+        row = tiles[start : start + columns]
+        height = max(tile.shape[0] for tile in row)
+        strip = np.zeros((height, width, 3), np.uint8)
+        for index, tile in enumerate(row):
+            strip[: tile.shape[0], index * tile_width : (index + 1) * tile_width] = tile
+        rows.append(strip)
+    return np.ascontiguousarray(np.concatenate(rows, axis=0))
+
+
 def side_by_side(images: list[np.ndarray], gap: int = 8) -> np.ndarray:
     """RGB images left to right, white gaps between, bottoms padded white to the tallest."""
     height = max(image.shape[0] for image in images)

@@ -10,10 +10,12 @@ The run is a BenchConfig (easyocc/runtime/benchmark_run.py).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from easyocc.commands import options
 from easyocc.runtime.benchmark import format_table
 from easyocc.runtime.benchmark_run import BenchConfig
+from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import write_json_atomic
 
 
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rig", default=None, help="rig YAML for synthetic frames (default: the nuScenes rig)")
     parser.add_argument("--missing-camera", choices=("drop", "zero"), default=None)
-    options.add_json(parser, help="write all numbers to this JSON file")
+    options.add_json(parser, help="write all numbers to this JSON file, and a latency plot beside it (.png)")
     options.add_source_options(parser)
     options.add_config(parser, BenchConfig)
     return parser
@@ -73,4 +75,11 @@ def main(argv: list[str]) -> int:
     if args.json:
         write_json_atomic(args.json, report)
         print(f"wrote {args.json}")
+        plot = Path(args.json).with_suffix(".png")
+        try:
+            from easyocc.runtime.bench_plot import write_latency_plot
+
+            print(f"wrote {write_latency_plot(report, plot)}")
+        except EasyOccError as exc:  # matplotlib is optional: the numbers are in the JSON
+            print(f"latency plot skipped: {exc}")
     return 0

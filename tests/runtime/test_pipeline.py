@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.frames import SUPERSEDED
+from easyocc.runtime.contract.preprocess import decode_image
 from easyocc.runtime.occupancy import OccupancyRuntime
 from easyocc.runtime.pipeline import BufferClosedError, LatestBuffer, StreamPipeline
 from easyocc.runtime.sinks import CallbackSink, NpzSink, PreviewSink
@@ -145,9 +146,18 @@ def test_nuscenes_replay_streams_real_images_to_npz_and_preview(nuscenes_root, t
     assert str(saved["sample_token"]) == source.samples[3].token
     assert int(saved["stamp_us"]) == results[3].stamp_us
     png = cv2.imread(str(tmp_path / "preview.png"))
-    assert png.shape == (24 + 40, 40 + LEGEND_WIDTH, 3)  # title bar; 20 x 20 grid at scale 2; legend
-    expected = render_topdown(results[-1].semantics, runtime.grid, title=f"frame {results[-1].seq}")
-    assert np.array_equal(png[:, :, ::-1], expected)  # the newest frame, through the one renderer
+    newest = results[-1]
+    expected = render_topdown(newest.semantics, runtime.grid, newest.observed, title=f"frame {newest.seq}")
+    assert expected.shape == (24 + 40, 40 + LEGEND_WIDTH, 3)  # title bar; 20 x 20 grid at scale 2; legend
+    assert np.array_equal(png[: 24 + 40, :, ::-1], expected)  # the newest frame, through the one renderer
+    # below it the six cameras as thumbnails, three per row, 1600x900 scaled to a third of the width
+    tile = (40 + LEGEND_WIDTH) // 3
+    assert png.shape == (24 + 40 + 2 * round(900 * tile / 1600), 40 + LEGEND_WIDTH, 3)
+    first = next(iter(newest.images.values()))  # the first tile: the frame's first camera
+    size = (tile, round(900 * tile / 1600))
+    front = cv2.resize(decode_image(first.data, reduce=4), size, interpolation=cv2.INTER_AREA)
+    thumb = png[64 + 14 : 64 + round(900 * tile / 1600), :tile, ::-1].astype(int)  # below the name
+    assert np.abs(thumb - front[14:].astype(int)).mean() < 3  # the camera's image (PNG of a JPEG decode)
     assert (tmp_path / "preview.gif").read_bytes()[:6] in (b"GIF89a", b"GIF87a")
     # Real street images: the tiny model sees something in every frame.
     assert all(len(r.voxels) > 0 for r in results)

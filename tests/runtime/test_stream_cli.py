@@ -89,6 +89,11 @@ def test_bench_two_backends_side_by_side(image_folder, tmp_path, capsys):
     assert code == 0
     table = capsys.readouterr().out
     assert "onnxruntime:threads=1" in table and "pipelined / backend alone %" in table
+    plot = report.with_suffix(".png")
+    assert f"wrote {plot}" in table  # the latency plot beside the JSON
+    import cv2
+
+    assert cv2.imread(str(plot)).shape == (450, 1300, 3)  # 13 x 4.5 inches at 100 dpi
     data = json.loads(report.read_text())
     assert [r["backend"] for r in data["results"]] == ["onnxruntime:threads=1", "onnxruntime:threads=2"]
     for result in data["results"]:
@@ -99,6 +104,9 @@ def test_bench_two_backends_side_by_side(image_folder, tmp_path, capsys):
         assert 0 < result["pipelined_over_backend"] and result["host_over_backend"] > 0
         sequential = result["sequential"]["stages_ms"]
         assert sequential["preprocess"]["count"] == 3 and sequential["infer"]["count"] == 3
+        per_frame = result["sequential"]["per_frame_ms"]  # the plot's timeline: every measured frame
+        assert len(per_frame["end_to_end"]) == 3
+        assert max(per_frame["infer"]) == pytest.approx(sequential["infer"]["max"], abs=1e-3)
         expected = (sequential["preprocess"]["p50"] + sequential["postprocess"]["p50"]) / sequential["infer"]["p50"]
         assert result["host_over_backend"] == pytest.approx(expected)
         assert result["peak_rss_mb"] > 50 and abs(result["rss_growth_percent"]) < 50

@@ -87,3 +87,17 @@ def test_panels_side_by_side_pad_to_the_tallest():
     panel = side_by_side([caption(a, "a"), b], gap=2)
     assert panel.shape == (34, 4 + 2 + 3, 3)
     assert (panel[:, 4:6] == 255).all() and (panel[6:, 6:] == 255).all() and (panel[:6, 6:] == 0).all()
+
+
+def test_camera_thumbnails_three_per_row_with_aspect_kept():
+    from easyocc.runtime.topdown import camera_thumbnails
+
+    wide = np.full((90, 160, 3), 200, np.uint8)  # 16:9
+    tall = np.full((160, 90, 3), 50, np.uint8)
+    strip = camera_thumbnails([(f"CAM_{i}", wide) for i in range(5)] + [("CAM_T", tall)], width=300)
+    assert strip.shape == (56 + 178, 300, 3)  # rows: 56 (16:9 at 100 px), then the tall one's 178
+    assert strip[40, 50].tolist() == [200, 200, 200] and strip[40, 250].tolist() == [200, 200, 200]
+    assert strip[56 + 100, 250].tolist() == [50, 50, 50]  # the sixth tile, second row, third column
+    assert strip[56 + 30, 50].tolist() == [200, 200, 200] and strip[56 + 100, 50].tolist() == [0, 0, 0]
+    with pytest.raises(EasyOccError, match="camera_thumbnails needs at least one image"):
+        camera_thumbnails([], 300)
