@@ -108,7 +108,7 @@ def test_cli_needs_data_for_the_parity(tmp_path, capsys):
     if not checkpoint.is_file():
         pytest.skip(f"bundled checkpoint {checkpoint} is absent")
     code = easyocc(
-        ["export", "onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.onnx")] + ["--resize-in-graph"]
+        ["export", "onnx", "--model", str(checkpoint), "--out", str(tmp_path / "m.onnx")] + ["--resize-in-graph"]
     )
     assert code == 2
     expected = "--resize-in-graph checks parity on real frames: give --data DATASET (or --skip-parity)"
@@ -127,7 +127,7 @@ def test_bundled_model_in_graph_resize_parity_on_real_frames(nuscenes_root, tmp_
         pytest.skip(f"bundled checkpoint {checkpoint} is absent")
     report = tmp_path / "export.json"
     code = easyocc(
-        ["export", "onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "in_graph.onnx")]
+        ["export", "onnx", "--model", str(checkpoint), "--out", str(tmp_path / "in_graph.onnx")]
         + ["--resize-in-graph", "--data", str(nuscenes_root), "--real-frames", "4", "--json", str(report)]
     )
     assert code == 0, capsys.readouterr().err
