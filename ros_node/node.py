@@ -32,12 +32,7 @@ from easyocc.ros_node.diagnostics import (
 from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw
 from easyocc.ros_node.params import PARAMETERS, check_update, declare_parameters, read_config
 from easyocc.ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
-from easyocc.ros_node.rig_source import (
-    TfLookup,
-    rig_from_camera_infos,
-    transforms_from_parameter,
-    wait_for_camera_infos,
-)
+from easyocc.ros_node.vehicle_calibration import VehicleCalibration
 from easyocc.runtime.assembly import ApproximateSync
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.frames import BACKEND_ERROR, SINK_ERROR, SUPERSEDED, FrameError, FrameSet
@@ -78,11 +73,10 @@ class OccupancyNode(LifecycleNode):
         self._grid_info_pub = None
         self._diag_timer = None
         self._diag_last = (0.0, None)
-        self._tf_lookup = None
-        self._camera_frames: dict[str, str] = {}  # camera -> optical frame_id its CameraInfo named
-        self._frame_mismatch: dict[str, tuple[str, str]] = {}  # camera -> (image frame_id, the rig's)
+        self.calibration_changes = 0
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._info_group = ReentrantCallbackGroup()
+        self.calibration = VehicleCalibration(self, self._info_group)  # rig, CameraInfo changes, frame ids, TF
         self._timer_group = MutuallyExclusiveCallbackGroup()
         self._logger_adapter = _PyLogger(self.get_logger())
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", diagnostics_qos())
@@ -145,7 +139,7 @@ class OccupancyNode(LifecycleNode):
 
         self.config = config = read_config(self)
         self.pending_reconfigure.clear()
-        rig = self._load_rig(config)
+        rig = self.calibration.load(config)
         self.runtime = OccupancyRuntime(
             self._model_file(config),
             rig=rig,
@@ -171,6 +165,8 @@ class OccupancyNode(LifecycleNode):
             on_restart=self.health.stream_restarted,
         )
         self._create_publishers(config)
+        if config.rig_source != "file":
+            self.calibration.follow(config)
         self._diag_timer = self.create_timer(
             DIAGNOSTICS_TICK_S, self._on_diagnostics_tick, callback_group=self._timer_group
         )
@@ -207,32 +203,18 @@ class OccupancyNode(LifecycleNode):
         )
         return str(ensure_engine(request, log=self.get_logger().info))
 
-    def _load_rig(self, config):
-        """The rig from a file, or CameraInfo intrinsics + extrinsics from a file or TF (rig_source)."""
-        from easyocc.calibration import load_rig
-
-        self._camera_frames, self._frame_mismatch = {}, {}
-        if config.rig_source == "file":
-            return load_rig(config.rig_file) if config.rig_file else None
-        extrinsics = load_rig(config.extrinsics_file) if config.rig_source == "camera_info" else None
-        names = config.camera_names or extrinsics.names  # rig_source tf requires camera_names (params)
-        info_topics = {
-            name: topic.rsplit("/", 1)[0] + "/camera_info" for name, topic in config.topics_for(names).items()
-        }
-        timeout_s = config.camera_info_timeout_s
-        infos = wait_for_camera_infos(self, info_topics, input_qos(config), timeout_s, self._info_group)
-        if extrinsics is None and config.camera_transforms:  # rig_source tf, the transforms given as a parameter
-            extrinsics = transforms_from_parameter(names, config.camera_transforms)
-        elif extrinsics is None:  # rig_source tf: base_link_T_<each CameraInfo's optical frame> from TF
-            extrinsics = self._tf().camera_extrinsics(config.frame_id, infos, timeout_s)
-        self._camera_frames = {name: info["frame_id"] for name, info in infos.items() if info["frame_id"]}
-        return rig_from_camera_infos(infos, extrinsics)
-
-    def _tf(self):
-        """The node's TF buffer and listener (tf2_ros), created on first use."""
-        if self._tf_lookup is None:
-            self._tf_lookup = TfLookup(self)
-        return self._tf_lookup
+    def _apply_calibration(self) -> None:
+        """In the worker, between frames: bind the view-transform tables of a changed calibration."""
+        rig = self.calibration.take_changed_rig()
+        if rig is None:
+            return
+        try:
+            self.runtime.set_rig(rig)
+        except EasyOccError as exc:
+            self.get_logger().error(str(exc))
+            return
+        self.calibration_changes += 1
+        self.get_logger().info("calibration changed (CameraInfo): view-transform tables rebuilt, no restart")
 
     def _create_publishers(self, config) -> None:
         from nav_msgs.msg import OccupancyGrid
@@ -332,6 +314,7 @@ class OccupancyNode(LifecycleNode):
             self._worker = None
 
     def _destroy_outputs(self) -> None:
+        self.calibration.close()
         for publisher in self._publishers_out.values():
             self.destroy_lifecycle_publisher(publisher)
         self._publishers_out = {}
@@ -353,12 +336,9 @@ class OccupancyNode(LifecycleNode):
         if not self._active:
             return
         self.health.image_received(camera)
-        expected = self._camera_frames.get(camera)
-        if expected and msg.header.frame_id != expected and camera not in self._frame_mismatch:
-            self._frame_mismatch[camera] = (msg.header.frame_id, expected)
-            self.get_logger().warning(
-                f"camera {camera}: image frame_id '{msg.header.frame_id}' differs from its CameraInfo's '{expected}'"
-            )
+        warning = self.calibration.check_frame(camera, msg.header.frame_id)
+        if warning:
+            self.get_logger().warning(warning)
         try:
             if self.config.image_transport == "compressed":
                 image = camera_image_from_compressed(msg, camera)
@@ -399,6 +379,7 @@ class OccupancyNode(LifecycleNode):
     def _process(self, group) -> None:
         self._seq += 1
         frame = FrameSet(group.stamp_us, {name: e.item for name, e in group.entries.items()}, seq=self._seq)
+        self._apply_calibration()
         start = time.perf_counter()
         try:
             result = self.runtime.process(frame)
@@ -465,7 +446,7 @@ class OccupancyNode(LifecycleNode):
 
         stamp_us = stamp_to_us(header.stamp)
         try:
-            target_T_ego = self._tf().lookup(target, header.frame_id, stamp_us or None, timeout_s=0.05)
+            target_T_ego = self.calibration.tf().lookup(target, header.frame_id, stamp_us or None, timeout_s=0.05)
         except EasyOccError as exc:
             self.health.dropped(SINK_ERROR, f"bev at {stamp_us} us not published: {exc}")
             return None
@@ -502,7 +483,7 @@ class OccupancyNode(LifecycleNode):
         self._diag_last = (now, signature)
         report = self.health.report()
         report["degraded"] = self.runtime.degraded.as_dict()  # frames published with zero-filled cameras
-        report["frame_id_mismatch"] = dict(self._frame_mismatch)
+        report["frame_id_mismatch"] = dict(self.calibration.mismatched)
         report["pending_reconfigure"] = sorted(self.pending_reconfigure)
         stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(
@@ -527,6 +508,7 @@ class OccupancyNode(LifecycleNode):
             "degraded": self.runtime.degraded.as_dict() if self.runtime is not None else {"frames": 0, "cameras": {}},
             "frames_published": report["frames_out"],
             "stream_restarts": report["restarts"],
+            "calibration_changes": self.calibration_changes,
             "images_received": report["received"],
             "backend": self.backend_name,
             "gc": self._gc.summary(),

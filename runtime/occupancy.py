@@ -178,6 +178,22 @@ class OccupancyRuntime:
             self._tables[missing] = {"feed": feed, "observed": observed, "bev_known": known}
         return self._tables[missing]
 
+    def set_rig(self, rig: CameraRig) -> None:
+        """A calibration change without a restart: the same cameras at the same image sizes, new
+        intrinsics or extrinsics. The view-transform tables of `rig` are built here (once per rig, in
+        the shared ViewTableCache) and bound before the next frame. Call it between frames, from the
+        thread that calls `process`."""
+        old = [(c.name, c.width, c.height) for c in self.rig]
+        new = [(c.name, c.width, c.height) for c in rig]
+        if new != old:
+            raise EasyOccError(
+                f"calibration change: cameras or image sizes differ ({new} vs {old}); that needs a reconfigure"
+            )
+        self.rig = rig
+        self._tables = {}
+        self._static_key = None  # the next infer binds the new tables
+        self._tables_for(())
+
     def observed(self, missing: tuple[int, ...] = ()) -> np.ndarray:
         """bool [X, Y, Z]: voxels some (present) camera sees."""
         return self._tables_for(tuple(missing))["observed"]

@@ -204,7 +204,7 @@ def test_unexpected_configure_error_is_logged_and_fails_the_transition(ros_conte
         def broken_rig(config):
             raise RuntimeError("rig source exploded")
 
-        node._load_rig = broken_rig
+        node.calibration.load = broken_rig
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
         assert node.runtime is None and node._publishers_out == {} and node._diag_timer is None
         log = capfd.readouterr().err

@@ -1,6 +1,7 @@
 """Acceptance: the node built without a rig file, from what a vehicle provides (CameraInfo intrinsics,
 extrinsics as TF would give them through the ROS-free path), publishes a cloud whose rgb values are the
-palette of its labels and a dense grid whose unobserved voxels are exactly the cameras' blind voxels.
+palette of its labels and a dense grid whose unobserved voxels are exactly the cameras' blind voxels;
+a changed CameraInfo takes effect on the next frame without a restart.
 
 Real processes: the node runs as `easyocc ros run` in its own process; this process publishes the
 CameraInfo and the images and collects the outputs over Fast DDS.
@@ -134,6 +135,27 @@ def test_yaml_free_node_publishes_palette_colours_and_camera_visibility(tiny_mod
         assert 0 < unobserved.sum() < unobserved.size  # the small rig leaves blind voxels, and sees most
         np.testing.assert_array_equal(unobserved, ~observed)  # exactly the voxels no camera sees
         np.testing.assert_array_equal(dense[observed], expected.semantics[observed])
+
+        # a new calibration of one camera (its focal length halved) is used from the next frame, no restart
+        changed = _camera_info(rig[rig.names[0]], frames[rig.names[0]])
+        changed.k = [v * (0.5 if i in (0, 4) else 1.0) for i, v in enumerate(changed.k)]
+        infos[rig.names[0]] = changed
+        rebuilt = rig_from_camera_infos(
+            {name: camera_info_to_dict(msg) for name, msg in infos.items()},
+            transforms_from_parameter(rig.names, numbers),
+        )
+        for _ in range(10):  # as a driver republishes it; the node keeps the newest
+            info_pubs[rig.names[0]].publish(changed)
+            time.sleep(0.1)
+        stamp = 2_100_000
+        cameras.publish_grey(rig, 90, stamp)
+        assert collector.wait_for("grid", 2, 20), proc.output[-3000:]
+        assert proc.wait_for_output("calibration changed (CameraInfo): view-transform tables rebuilt", 10)
+        with OccupancyRuntime(model, rig=rebuilt, threads=1) as runtime:
+            widened = runtime.observed()
+        assert not np.array_equal(widened, observed)  # a wider view sees other voxels
+        dense = conversions.dense_grid_from_msg(collector.get("grid")[1], runtime.grid)
+        np.testing.assert_array_equal(dense == conversions.UNOBSERVED, ~widened)
 
         # the odd camera's images name another frame than its CameraInfo: a diagnostic says so
         deadline, warned = time.monotonic() + 10, None
