@@ -2,8 +2,9 @@
 
 The node's code is `easyocc.ros_node` from the easyocc distribution: install it first into the Python
 environment ROS uses (pip install easyocc, or pip install -e <repo>). This package installs only the
-ROS side (package index entry, package.xml, launch file, the `easyocc_node` executable), no Python
-modules, so there is one copy of the node and the runtime. Not used by pip.
+ROS side (package index entry, package.xml, launch file, RViz2 config, Foxglove layout, the
+`easyocc_node` executable), no Python modules, so there is one copy of the node and the runtime.
+Not used by pip.
 """
 
 from glob import glob
@@ -23,6 +24,7 @@ if __name__ == "__main__":
             ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
             (f"share/{PACKAGE}", ["package.xml"]),
             (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+            (f"share/{PACKAGE}/config", glob("config/*")),  # RViz2 config, Foxglove layout
         ],
         install_requires=["setuptools"],
         zip_safe=True,

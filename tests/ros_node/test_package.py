@@ -75,3 +75,30 @@ def test_ros_help_and_parameter_parsing_need_no_rclpy():
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "easyocc ros <run|play>" in done.stdout and done.stdout.endswith("ok\n")
+
+
+def test_rviz_config_and_foxglove_layout_show_the_node_outputs():
+    import json
+
+    import yaml
+    from easyocc.runtime.mcap_sink import LATENCY_TOPIC
+
+    config = ROS_NODE / "config"
+    rviz = yaml.safe_load((config / "easyocc.rviz").read_text())["Visualization Manager"]
+    assert rviz["Global Options"]["Fixed Frame"] == "base_link"
+    displays = {d["Name"]: d for d in rviz["Displays"]}
+    cloud = displays["Occupancy (class colours)"]
+    assert cloud["Class"] == "rviz_default_plugins/PointCloud2" and cloud["Color Transformer"] == "RGB8"
+    assert cloud["Topic"]["Value"] == "/easyocc/occupancy/points" and cloud["Topic"]["Reliability Policy"] == "Reliable"
+    assert displays["BEV occupancy"]["Topic"]["Value"] == "/easyocc/occupancy/bev"
+    assert displays["Dense grid (slices, class colours)"]["Topic"]["Value"] == "/easyocc/occupancy/grid_color"
+    assert not displays["Occupancy markers (per class)"]["Enabled"]  # built only while subscribed: opt in
+    layout = json.loads((config / "easyocc.foxglove.json").read_text())
+    panels = layout["configById"]
+    scene = panels["3D!easyocc"]["topics"]
+    assert scene["/easyocc/occupancy/points"]["colorField"] == "rgb"  # the cloud's packed class colour
+    assert {"/occupancy/points", "/occupancy/bev"} <= set(scene)  # the MCAP recording's topics too
+    assert panels["Plot!latency"]["paths"][0]["value"].startswith(LATENCY_TOPIC + ".")
+    placed = json.dumps(layout["layout"])
+    assert all(panel in placed for panel in panels)  # every configured panel is on screen
+    assert 'glob("config/*")' in (ROS_NODE / "setup.py").read_text()  # colcon installs them
