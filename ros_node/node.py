@@ -147,6 +147,7 @@ class OccupancyNode(LifecycleNode):
             missing_camera="drop",
             sync_tolerance_ms=config.sync_tolerance_ms,
             threads=config.threads or None,
+            backend_options={"providers": list(config.providers)} if config.providers else None,
             z_band_m=config.bev_z_band_m,
         )
         names = self.runtime.manifest.camera_names

@@ -39,6 +39,9 @@ class NodeParameters:
     """Inference backend."""
     threads: int = setting(0, min=0, max=256)
     """CPU threads for ONNX Runtime (0 = its default)."""
+    providers: tuple[str, ...] = ()
+    """ONNX Runtime execution providers in order (e.g. CUDAExecutionProvider, CPUExecutionProvider; CUDA
+    needs onnxruntime-gpu); empty = TensorRT > CUDA > CPU among those installed."""
     model_file_path: str = ""
     """Engine management (backend tensorrt): the ONNX model the engine is built from on configure when it
     is missing, stale (TensorRT, GPU, precision, ONNX hash) or forced; with onnxruntime, the model to run."""
@@ -255,6 +258,8 @@ def config_from_values(values: dict) -> NodeParameters:
         )
     if config.model_path and (config.model_file_path or config.engine_file_path):
         raise EasyOccError("give model_path, or model_file_path / engine_file_path (engine management), not both")
+    if config.providers and config.backend != "onnxruntime":
+        raise EasyOccError("parameter providers (ONNX Runtime execution providers) needs backend onnxruntime")
     if config.engine_file_path and config.backend != "tensorrt":
         raise EasyOccError("parameter engine_file_path needs backend tensorrt")
     for name in ("model_path", "model_file_path", "rig_file", "extrinsics_file"):

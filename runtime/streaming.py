@@ -39,6 +39,9 @@ class RuntimeConfig:
     """Policy for a frame with an absent camera: drop the frame, or feed a zero image."""
     sync_tolerance_ms: float = setting(50.0, min=0.0)
     """Largest spread of camera stamps within one frame."""
+    providers: tuple[str, ...] = ()
+    """ONNX Runtime execution providers in order, e.g. [CUDAExecutionProvider, CPUExecutionProvider]
+    (needs onnxruntime-gpu, the gpu extra); empty = TensorRT > CUDA > CPU among those installed."""
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,16 @@ def open_runtime(config: RuntimeConfig, rig, buffers: int = 3, **options):
     from easyocc.runtime.occupancy import OccupancyRuntime
 
     model = check_model(config.model)
+    backend = config.backend or backend_for_path(model)
+    if config.providers:
+        if backend != "onnxruntime":
+            raise EasyOccError(f"runtime.providers are ONNX Runtime's; the backend is {backend}")
+        backend_options = {**options.get("backend_options", {}), "providers": list(config.providers)}
+        options = {**options, "backend_options": backend_options}
     return OccupancyRuntime(
         model,
         rig=rig,
-        backend=config.backend or backend_for_path(model),
+        backend=backend,
         missing_camera=config.missing_camera,
         sync_tolerance_ms=config.sync_tolerance_ms,
         threads=config.threads,

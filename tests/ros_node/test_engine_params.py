@@ -24,3 +24,14 @@ def test_engine_management_parameters(tmp_path):
         config_from_values({"model_file_path": str(tmp_path / "none.onnx"), "backend": "tensorrt"})
     with pytest.raises(EasyOccError, match="parameter engine_precision: 'fp8' is not one of fp32, fp16, int8"):
         config_from_values({"model_file_path": str(onnx), "engine_precision": "fp8"})
+
+
+def test_providers_parameter_is_onnx_runtime_only(tmp_path):
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"onnx")
+    config = config_from_values(
+        {"model_path": str(onnx), "providers": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+    )
+    assert config.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    with pytest.raises(EasyOccError, match="parameter providers .* needs backend onnxruntime"):
+        config_from_values({"model_path": str(onnx), "backend": "tensorrt", "providers": ["CPUExecutionProvider"]})

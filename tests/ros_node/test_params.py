@@ -132,7 +132,7 @@ def test_the_table_feeds_the_docs_and_the_launch_file():
     start = doc.index("<!-- parameters:")
     block = doc[doc.index("\n", start) + 1 : doc.index("<!-- end parameters -->")].strip()
     assert block == markdown_table(), "docs/readme/ros.md: regenerate with python -m easyocc.ros_node.params"
-    assert len(block.splitlines()) == 2 + len(PARAMETERS) == 38
+    assert len(block.splitlines()) == 2 + len(PARAMETERS) == 39
     assert "| `sync_tolerance_ms` | double | 50.0 | [0.0, 1000.0] | configure |" in block
     # the launch file declares every parameter from the table and repeats none of them
     arguments = {name: default for name, default, _ in launch_arguments()}
