@@ -102,3 +102,20 @@ def test_rviz_config_and_foxglove_layout_show_the_node_outputs():
     placed = json.dumps(layout["layout"])
     assert all(panel in placed for panel in panels)  # every configured panel is on screen
     assert 'glob("config/*")' in (ROS_NODE / "setup.py").read_text()  # colcon installs them
+
+
+def test_orin_install_needs_no_ros_wheels():
+    """On an Orin the system ROS 2 provides rclpy: `pip install easyocc` (no extra) must pull no ROS wheel
+    (there are none for aarch64), and the gpu extra replaces the CPU onnxruntime rather than adding to it."""
+    import tomllib
+
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    base = [d.lower() for d in project["dependencies"]]
+    assert not [d for d in base if d.startswith(("ros-", "rclpy", "tf2"))]
+    extras = project["optional-dependencies"]
+    assert all(d.startswith("ros-jazzy-") for d in extras["ros"])  # x86-64 wheels for machines without ROS 2
+    assert extras["gpu"] == ["onnxruntime-gpu>=1.16"]
+    assert (
+        "pip uninstall -y onnxruntime && pip install 'easyocc[gpu]'"
+        in (PROJECT_ROOT / "docs" / "readme" / "ros.md").read_text()
+    )
