@@ -14,6 +14,7 @@ from easyocc.runtime.contract.config import setting
 from easyocc.runtime.dataset.splits import EVAL_SPLITS, TRAIN_SPLITS
 from easyocc.training.distill.config import DistillConfig
 from easyocc.training.model.config import ModelConfig
+from easyocc.training.pretrain.config import InitFrom, PretrainConfig
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,10 @@ class TrainConfig:
     """Continue from out_dir/last.pt when it exists and its config matches."""
     tensorboard: bool = True
     """Also write TensorBoard event files."""
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    """OccFeat pretraining (lidar occupancy + feature distillation) and lidar-only data beside the labels."""
+    init: InitFrom = field(default_factory=InitFrom)
+    """init.from=PATH: start from these weights (a pretraining checkpoint's trunk; mismatches refused)."""
     distill: DistillConfig = field(default_factory=DistillConfig)
     """RadOcc distillation from a frozen teacher checkpoint (rendered depth and semantics, or logit KL)."""
 

@@ -21,9 +21,12 @@ from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.fileio import write_json_atomic
 from easyocc.training.config import TrainConfig
 from easyocc.training.data import OccDataset, select_scenes, shared_class_counts
-from easyocc.training.losses import class_weights_from_counts, occupancy_loss
-from easyocc.training.model import ModelConfig, build_model, read_checkpoint, save_checkpoint
+from easyocc.training.losses import class_weights_from_counts
+from easyocc.training.model import ModelConfig, read_checkpoint, save_checkpoint
 from easyocc.training.model.backbone import load_pretrained
+from easyocc.training.pretrain.data import build_train_set
+from easyocc.training.pretrain.network import build_training_model
+from easyocc.training.pretrain.objective import Objective
 
 
 def learning_rate(step: int, optim) -> float:
@@ -138,16 +141,20 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
 
     split = select_scenes(data.root, data.split, data.eval_split, data.val_scenes)
     train_scenes, val_scenes = split.require_train(data.root), split.held_out
-    train_set = OccDataset(
-        data.root, data.labels, config.model, train_scenes, mask=data.mask, augment=data.augment,
-        scale_range=data.scale_range, flip=data.flip, seed=config.seed,
-    )  # fmt: skip
+    if config.pretrain.enabled:
+        val_scenes = []  # the pretraining network has no semantic output to score
+    # labelled scenes of data.root, plus lidar-only samples (pretraining, pretrain.lidar_root)
+    train_set = build_train_set(config, train_scenes)
+    labelled = train_set.labelled()
     class_weights = (
-        compute_class_weights(train_set, config.loss.class_weight_c, device) if config.loss.class_weighting else None
+        compute_class_weights(labelled, config.loss.class_weight_c, device)
+        if config.loss.class_weighting and labelled is not None
+        else None
     )
     weights_t = torch.from_numpy(class_weights).to(device) if class_weights is not None else None
 
-    model = build_model(config.model)
+    model, teacher = build_training_model(config)  # PretrainNet when pretraining; init.from applied
+    objective = Objective(config, weights_t, teacher.to(device) if teacher is not None else None)
     if config.pretrained_backbone:
         load_pretrained(model.backbone, config.pretrained_backbone)
     model.to(device)
@@ -233,7 +240,7 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
         lr = learning_rate(step, optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        parts_sum = {"ce": 0.0, "lovasz": 0.0, **dict.fromkeys(distiller.names if distiller else (), 0.0)}
+        parts_sum = dict.fromkeys(objective.names + (distiller.names if distiller else ()), 0.0)
         loss_sum = 0.0
         for micro in range(optim.grad_accum):
             batch = _to(next(batches), device)
@@ -246,14 +253,10 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
                 # All-reduce only on the last micro-step: the others just accumulate locally.
                 model.require_backward_grad_sync = micro == optim.grad_accum - 1
             with autocast:
-                logits = model(batch["images"], batch["vt_uv"], batch["vt_weights"])
-            loss, parts = occupancy_loss(
-                logits.float(), batch["semantics"], batch["mask"], weights_t, config.loss.lovasz_weight,
-                config.loss.lovasz_max_voxels, batch["seed"].tolist(),
-            )  # fmt: skip
-            if distiller is not None:
-                extra, distilled = distiller.loss(batch)
-                loss, parts = loss + extra, {**parts, **distilled}
+                loss, parts = objective(model, batch)  # training/pretrain/objective.py
+                if distiller is not None:
+                    extra, distilled = distiller.loss(batch)
+                    loss, parts = loss + extra, {**parts, **distilled}
             scaler.scale(loss / optim.grad_accum).backward()
             loss_sum += float(loss.detach()) / optim.grad_accum
             for key in parts_sum:

@@ -43,11 +43,14 @@ class CompactHead(nn.Module):
         self.fuse = conv_bn_relu(3 * width, width, 1)
         self.reduce = conv_bn_relu(width, head_width, 1)
         self.refine = conv_bn_relu(head_width, head_width, 3)
+        self.out_channels = head_width
         self.classifier = nn.Conv2d(head_width, self.num_classes * self.grid_shape[2], 1)
 
-    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+    def features(self, cells: torch.Tensor) -> torch.Tensor:
+        """The BEV encoder's output [B, out_channels, X, Y] before the classifier (pretraining heads
+        read it too)."""
         xc, yc, zc = self.cell_shape
-        x, y, z = self.grid_shape
+        x, y, _ = self.grid_shape
         channels = cells.shape[1]
         # [B, C, Xc, Yc, Zc] -> [B, C * Zc, Xc, Yc]: height becomes channels, BEV rows are x.
         bev = cells.permute(0, 1, 4, 2, 3).reshape(-1, channels * zc, xc, yc)
@@ -57,7 +60,11 @@ class CompactHead(nn.Module):
         bev = self.reduce(self.fuse(torch.cat([bev, low], dim=1)))
         if (xc, yc) != (x, y):
             bev = F.interpolate(bev, size=(x, y), mode="bilinear", align_corners=False)
-        logits = self.classifier(self.refine(bev))  # [B, K * Z, X, Y]
+        return self.refine(bev)
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        x, y, z = self.grid_shape
+        logits = self.classifier(self.features(cells))  # [B, K * Z, X, Y]
         return logits.reshape(-1, self.num_classes, z, x, y).permute(0, 1, 3, 4, 2)
 
 
@@ -96,10 +103,15 @@ class PaperHead(nn.Module):
                 nn.BatchNorm3d(up_width),
                 nn.ReLU(inplace=True),
             )
+        self.out_channels = up_width
         self.classifier = nn.Conv3d(up_width, config.num_classes, 1)
 
+    def features(self, cells: torch.Tensor) -> torch.Tensor:
+        """The volume before the classifier [B, out_channels, X, Y, Z]."""
+        return self.up(self.blocks(self.stem(cells)))
+
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.up(self.blocks(self.stem(cells))))
+        return self.classifier(self.features(cells))
 
 
 def build_head(config: ModelConfig) -> nn.Module:

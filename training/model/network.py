@@ -59,15 +59,18 @@ class EasyOccNet(nn.Module):
             if tuple(tensor.shape) != shape:
                 raise EasyOccError(f"model input {name}: expected shape {list(shape)}, got {list(tensor.shape)}")
 
-    def forward(self, images: torch.Tensor, vt_uv: torch.Tensor, vt_weights: torch.Tensor) -> torch.Tensor:
+    def cells(self, images: torch.Tensor, vt_uv: torch.Tensor, vt_weights: torch.Tensor) -> torch.Tensor:
+        """The view transform's output [B, voxel_channels, Xc, Yc, Zc] (the pretraining network reads it too)."""
         self.check_inputs(images, vt_uv, vt_weights)
         width, height = self.config.input_size
         x = images.reshape(-1, height, width, 3).permute(0, 3, 1, 2).float()
         x = (x - self.pixel_mean) / self.pixel_std
         features = self.reduce(self.neck(*self.backbone(x)))  # [B * N_cam, C, H / 16, W / 16]
         cells = sample_cells(features, vt_uv.float(), vt_weights.float())  # [B, C, N_cell]
-        cells = cells.reshape(cells.shape[0], cells.shape[1], *self.cell_shape)
-        return self.head(cells)
+        return cells.reshape(cells.shape[0], cells.shape[1], *self.cell_shape)
+
+    def forward(self, images: torch.Tensor, vt_uv: torch.Tensor, vt_weights: torch.Tensor) -> torch.Tensor:
+        return self.head(self.cells(images, vt_uv, vt_weights))
 
 
 def build_model(config: ModelConfig) -> EasyOccNet:
