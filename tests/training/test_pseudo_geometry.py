@@ -100,10 +100,10 @@ def test_guard_band_grows_horizontally_only():
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"frames": -1}, "frames"),
-        ({"min_points": 0}, "min_points"),
-        ({"free_margin": 1.5}, "free_margin"),
-        ({"bogus": 1}, "unknown field"),
+        ({"past_frames": -1}, "^config past_frames: -1 is below the minimum 0$"),
+        ({"min_points": 0}, "^config min_points: 0 is below the minimum 1$"),
+        ({"free_margin": 1.5}, "^config free_margin: 1.5 is above the maximum 0.99$"),
+        ({"bogus": 1}, "^unknown config key 'bogus'; known: past_frames, "),
     ],
 )
 def test_config_rejects_bad_values(fields, message):
