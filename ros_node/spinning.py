@@ -25,7 +25,8 @@ except ImportError:  # Humble
 def spin_through_destroy_races(executor, on_race: Callable[[str], None] | None = None) -> int:
     """executor.spin() until its context shuts down; returns how many destroy races it spun through.
 
-    Other exceptions (KeyboardInterrupt, ExternalShutdownException, a callback's error) propagate.
+    An error raised because the context was shut down meanwhile ends the spin like a clean return;
+    other exceptions (KeyboardInterrupt, ExternalShutdownException, a callback's error) propagate.
     """
     races = 0
     while True:
@@ -38,6 +39,12 @@ def spin_through_destroy_races(executor, on_race: Callable[[str], None] | None =
             races += 1
             if on_race is not None:
                 on_race(str(exc))
+        except Exception:
+            # Shutdown from another thread while the wait set was being built ("failed to initialize
+            # wait set: the given context is not valid"): the spin is over, not failed.
+            if not executor.context.ok():
+                return races
+            raise
 
 
 def without_event_handlers():
