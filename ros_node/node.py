@@ -17,7 +17,6 @@ import threading
 import time
 import traceback
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from easyocc.ros_node import conversions, memory
 from easyocc.ros_node.diagnostics import (
@@ -30,8 +29,9 @@ from easyocc.ros_node.diagnostics import (
     diagnostic_array,
 )
 from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw
+from easyocc.ros_node.outputs import OccupancyOutputs
 from easyocc.ros_node.params import PARAMETERS, check_update, declare_parameters, read_config
-from easyocc.ros_node.qos import diagnostics_qos, input_qos, latched_qos, output_qos
+from easyocc.ros_node.qos import diagnostics_qos, input_qos
 from easyocc.ros_node.vehicle_calibration import VehicleCalibration
 from easyocc.runtime.assembly import ApproximateSync
 from easyocc.runtime.contract.errors import EasyOccError
@@ -69,8 +69,7 @@ class OccupancyNode(LifecycleNode):
         self._active = False
         self._seq = 0
         self._subscriptions_in: list = []
-        self._publishers_out: dict = {}
-        self._grid_info_pub = None
+        self.outputs = OccupancyOutputs(self)  # publishers and per-frame messages (ros_node/outputs.py)
         self._diag_timer = None
         self._diag_last = (0.0, None)
         self.calibration_changes = 0
@@ -165,7 +164,9 @@ class OccupancyNode(LifecycleNode):
             on_drop=self.health.dropped,
             on_restart=self.health.stream_restarted,
         )
-        self._create_publishers(config)
+        self.outputs.create(
+            config, self.runtime, self.calibration.tf, lambda reason, message: self.health.dropped(reason, message)
+        )
         if config.rig_source != "file":
             self.calibration.follow(config)
         self._diag_timer = self.create_timer(
@@ -178,7 +179,7 @@ class OccupancyNode(LifecycleNode):
             )
         start = time.perf_counter()  # warm up, so that the first camera frame runs at steady-state speed
         self.runtime.warm_up()
-        self._warm_up_outputs()
+        self.outputs.warm_up()
         warm_s = time.perf_counter() - start
         frozen = memory.freeze_startup_objects()  # no full collection of start-up objects mid-stream
         self._gc.install()  # which frames' hand-off or processing the collector paused (stats()["gc"])
@@ -216,40 +217,6 @@ class OccupancyNode(LifecycleNode):
             return
         self.calibration_changes += 1
         self.get_logger().info("calibration changed (CameraInfo): view-transform tables rebuilt, no restart")
-
-    def _create_publishers(self, config) -> None:
-        from nav_msgs.msg import OccupancyGrid
-        from rclpy.qos_overriding_options import QoSOverridingOptions
-        from sensor_msgs.msg import Image, PointCloud2
-        from std_msgs.msg import String
-        from visualization_msgs.msg import MarkerArray
-
-        wanted = {
-            "points": (config.publish_points, PointCloud2),
-            "bev": (config.publish_bev, OccupancyGrid),
-            "grid": (config.publish_grid, Image),
-            "grid_color": (config.publish_grid_color, Image),
-            "markers": (config.publish_markers, MarkerArray),
-        }
-        # output_* parameters set every output's QoS; qos_overrides./<node>/occupancy/<name>.publisher.<policy>
-        # (declared by rclpy, read-only, given at start) override one output's
-        self._publishers_out = {
-            name: self.create_lifecycle_publisher(
-                kind,
-                f"~/occupancy/{name}",
-                output_qos(config),
-                qos_overriding_options=QoSOverridingOptions.with_default_policies(),
-            )
-            for name, (enabled, kind) in wanted.items()
-            if enabled
-        }
-        if config.publish_grid:
-            self._grid_info_pub = self.create_publisher(String, "~/occupancy/grid_info", latched_qos())
-            self._grid_info_pub.publish(
-                String(
-                    data=conversions.grid_info_json(self.runtime.grid, config.frame_id, self.runtime.manifest.summary())
-                )
-            )
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         from sensor_msgs.msg import CompressedImage, Image
@@ -316,12 +283,7 @@ class OccupancyNode(LifecycleNode):
 
     def _destroy_outputs(self) -> None:
         self.calibration.close()
-        for publisher in self._publishers_out.values():
-            self.destroy_lifecycle_publisher(publisher)
-        self._publishers_out = {}
-        if self._grid_info_pub is not None:
-            self.destroy_publisher(self._grid_info_pub)
-            self._grid_info_pub = None
+        self.outputs.destroy()
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
@@ -413,64 +375,7 @@ class OccupancyNode(LifecycleNode):
 
     def publish_result(self, result) -> None:
         """Publish one OccupancyResult on the enabled outputs, stamped with its capture time."""
-        header = conversions.make_header(result.stamp_us, self.config.frame_id)
-        for name, msg in self._output_messages(header, result.voxels, result.bev, result.semantics, result.observed):
-            self._publishers_out[name].publish(msg)
-
-    def _output_messages(self, header, voxels, bev, semantics, observed, names=None):
-        """(output name, message) for each enabled output (of `names` if given), built as it is asked for.
-        The markers come serialised (bytes, which rclpy publishes as they are), only while subscribed."""
-        grid = self.runtime.grid
-        out = set(self._publishers_out) if names is None else set(self._publishers_out) & set(names)
-        if "points" in out:
-            yield "points", conversions.cloud_msg(voxels.xyz_ego, voxels.labels, voxels.confidence, header)
-        if "bev" in out:
-            bev_msg = self._bev_msg(bev, header)
-            if bev_msg is not None:
-                yield "bev", bev_msg
-        if "grid" in out:
-            yield "grid", conversions.dense_grid_msg(semantics, grid, header, observed)
-        if "grid_color" in out:
-            yield "grid_color", conversions.colour_grid_msg(semantics, grid, header, observed)
-        if "markers" in out and (names is not None or self._publishers_out["markers"].get_subscription_count() > 0):
-            yield "markers", conversions.markers_bytes(voxels.xyz_ego, voxels.labels, grid, header)
-
-    def _bev_msg(self, bev, header):
-        """The BEV grid in bev_frame_id: the ego frame, or placed by TF at the frame's stamp (None, and a
-        dropped-output count, when TF has no transform for that stamp)."""
-        config = self.config
-        target = config.bev_frame_id or config.frame_id
-        z_m = config.bev_z_band_m[0]
-        if target == header.frame_id:
-            return conversions.bev_msg(bev, self.runtime.grid, header, z_m=z_m)
-        from easyocc.ros_node.images import stamp_to_us
-
-        stamp_us = stamp_to_us(header.stamp)
-        try:
-            target_T_ego = self.calibration.tf().lookup(target, header.frame_id, stamp_us or None, timeout_s=0.05)
-        except EasyOccError as exc:
-            self.health.dropped(SINK_ERROR, f"bev at {stamp_us} us not published: {exc}")
-            return None
-        target_header = conversions.make_header(stamp_us, target)
-        return conversions.bev_msg(bev, self.runtime.grid, target_header, z_m=z_m, target_T_ego=target_T_ego)
-
-    def _warm_up_outputs(self) -> None:
-        """Build and serialize every enabled output once for a grid with all voxels occupied (the largest
-        messages possible), without publishing: the first frame then does not pay for loading the type
-        support and first-touch buffers (~10 ms more for the first PointCloud2 of the bundled model)."""
-        from easyocc.runtime.postprocess import occupied_voxels
-        from rclpy.serialization import serialize_message
-
-        grid = self.runtime.grid
-        semantics = np.zeros(grid.shape, np.uint8)
-        voxels = occupied_voxels(semantics, np.zeros(grid.shape, np.float32), grid)
-        bev = np.zeros((grid.shape[1], grid.shape[0]), np.int8)
-        header = conversions.make_header(0, self.config.frame_id)
-        observed = np.ones(grid.shape, bool)
-        names = ("points", "grid", "grid_color", "markers")  # not the BEV: its TF lookup needs a real stamp
-        for _, msg in self._output_messages(header, voxels, bev, semantics, observed, names=names):
-            if not isinstance(msg, bytes):
-                serialize_message(msg)
+        self.outputs.publish(result)
 
     # --- diagnostics --------------------------------------------------------------------------
     def _on_diagnostics_tick(self) -> None:

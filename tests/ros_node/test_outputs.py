@@ -42,7 +42,7 @@ def test_markers_are_built_only_while_subscribed(ros_context, tiny_model):
             header = conversions.make_header(result.stamp_us, "base_link")
             return [
                 name
-                for name, _ in node._output_messages(
+                for name, _ in node.outputs.messages(
                     header, result.voxels, result.bev, result.semantics, result.observed
                 )
             ]
@@ -55,12 +55,12 @@ def test_markers_are_built_only_while_subscribed(ros_context, tiny_model):
             QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE),
         )
         deadline = time.monotonic() + 10
-        while node._publishers_out["markers"].get_subscription_count() == 0 and time.monotonic() < deadline:
+        while node.outputs.publishers["markers"].get_subscription_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "markers" in built()  # someone looks: now it is built (as serialised bytes)
         assert isinstance(
             dict(
-                node._output_messages(
+                node.outputs.messages(
                     conversions.make_header(1, "base_link"),
                     result.voxels,
                     result.bev,

@@ -206,7 +206,7 @@ def test_unexpected_configure_error_is_logged_and_fails_the_transition(ros_conte
 
         node.calibration.load = broken_rig
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
-        assert node.runtime is None and node._publishers_out == {} and node._diag_timer is None
+        assert node.runtime is None and node.outputs.publishers == {} and node._diag_timer is None
         log = capfd.readouterr().err
         assert "configure failed: unexpected RuntimeError: rig source exploded" in log
         assert "in broken_rig" in log  # the traceback, so that the bug can be found
