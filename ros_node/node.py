@@ -1,6 +1,7 @@
 """The EasyOcc lifecycle node: six camera topics in, occupancy topics and /diagnostics out.
 
-A thin node over ROS-free parts (.images, .conversions, .diagnostics, and the runtime: its frame
+A thin node over its outputs (.outputs), its calibration from the vehicle (.vehicle_calibration) and
+ROS-free parts (.images, .conversions, .diagnostics, .rig_source, and the runtime: its frame
 assembly `easyocc.runtime.assembly.ApproximateSync`, its newest-frame buffer `easyocc.runtime.pipeline.LatestBuffer`):
 - on_configure: validate parameters, build the rig (file, or CameraInfo + extrinsics), load the
   runtime (model or engine), create the publishers; on_activate: subscribe and start the worker.
