@@ -137,7 +137,8 @@ def bev_msg(bev: np.ndarray, grid: GridSpec, header, z_m: float = 0.0, target_T_
 
     With target_T_ego (4x4, e.g. odom_T_base_link from TF at the frame's stamp) the cells stay aligned
     with the vehicle and the origin pose (position and orientation) is given in the target frame, which
-    header.frame_id must name; OccupancyGrid's origin is a full pose, so RViz and Nav2 place it.
+    header.frame_id must name; OccupancyGrid's origin is a full pose (RViz places it; consumers that assume
+    a map-aligned grid and ignore the orientation would need it resampled).
     """
     from easyocc.calibration.geometry import matrix_to_quaternion
     from nav_msgs.msg import OccupancyGrid
