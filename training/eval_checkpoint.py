@@ -38,7 +38,12 @@ def evaluate_checkpoint(
         raise EasyOccError(f"eval: frames must be 0 (all) or more, got {frames}")
     if threads:
         torch.set_num_threads(threads)
-    model, config = load_checkpoint(checkpoint)
+    from easyocc.runtime.dataset.labels import check_labels_grid
+
+    def same_grid(config):  # labels of the same shape on another grid: refused before the weights load
+        check_labels_grid(config.grid_spec, labels or data, f"checkpoint {checkpoint}: the model", same_shape_only=True)
+
+    model, config = load_checkpoint(checkpoint, check=same_grid)
     torch_device = torch.device(device)
     model.to(torch_device)
     if not scenes:

@@ -115,8 +115,9 @@ def check_labels_grid(grid: GridSpec, root, who: str, same_shape_only: bool = Fa
     different shape to the reader of each labels file (read_labels(path, grid) refuses it)."""
     theirs, source = labels_grid(root)
     if theirs != grid and (theirs.shape == grid.shape or not same_shape_only):
+        where = Path(source).name  # the record's file name (it lies in root), or the Occ3D default
         raise EasyOccError(
-            f"{who} has grid {grid.describe()}; the labels in {root} are on {theirs.describe()} ({source})"
+            f"{who} has grid {grid.describe()}; the labels in {root} are on {theirs.describe()} ({where})"
         )
 
 

@@ -42,11 +42,14 @@ def read_checkpoint(path) -> dict:
     return data
 
 
-def load_checkpoint(path, expected: ModelConfig | None = None) -> tuple[EasyOccNet, ModelConfig]:
+def load_checkpoint(path, expected: ModelConfig | None = None, check=None) -> tuple[EasyOccNet, ModelConfig]:
     """(model in eval mode on the CPU, its config). Raises naming the differing fields when the
-    checkpoint's config differs from `expected`."""
+    checkpoint's config differs from `expected`; `check(config)`, when given, may refuse the config
+    (e.g. its grid against the labels) before any weight is loaded."""
     data = read_checkpoint(path)
     config = ModelConfig.from_dict(data["config"])
+    if check is not None:
+        check(config)
     if expected is not None and config != expected:
         differences = config.differences(expected)
         more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
