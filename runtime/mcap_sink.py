@@ -127,21 +127,18 @@ class McapSink(Sink):
         points["rgba"][:, :3] = PALETTE[voxels.labels]
         points["rgba"][:, 3] = 255
         points["label"], points["confidence"] = voxels.labels, voxels.confidence
-        kind = m.PackedElementFieldNumericType
-        fields = [
-            m.PackedElementField(name=name, offset=offset, type=getattr(kind, type_name))
-            for name, offset, type_name in (
-                ("x", 0, "Float32"),
-                ("y", 4, "Float32"),
-                ("z", 8, "Float32"),
-                ("red", 12, "Uint8"),
-                ("green", 13, "Uint8"),
-                ("blue", 14, "Uint8"),
-                ("alpha", 15, "Uint8"),
-                ("label", 16, "Uint8"),
-                ("confidence", 20, "Float32"),
-            )
-        ]
+        fields = _packed_fields(
+            m,
+            ("x", 0, "Float32"),
+            ("y", 4, "Float32"),
+            ("z", 8, "Float32"),
+            ("red", 12, "Uint8"),
+            ("green", 13, "Uint8"),
+            ("blue", 14, "Uint8"),
+            ("alpha", 15, "Uint8"),
+            ("label", 16, "Uint8"),
+            ("confidence", 20, "Float32"),
+        )
         return m.PointCloud(
             timestamp=stamp,
             frame_id=EGO_FRAME,
@@ -160,17 +157,14 @@ class McapSink(Sink):
         cells[:, :, :3] = colours.transpose(1, 0, 2)
         cells[:, :, 3] = 255
         cells[:, :, 4] = result.bev.view(np.uint8)
-        kind = m.PackedElementFieldNumericType
-        fields = [
-            m.PackedElementField(name=name, offset=offset, type=getattr(kind, type_name))
-            for name, offset, type_name in (
-                ("red", 0, "Uint8"),
-                ("green", 1, "Uint8"),
-                ("blue", 2, "Uint8"),
-                ("alpha", 3, "Uint8"),
-                ("occupancy", 4, "Int8"),
-            )
-        ]
+        fields = _packed_fields(
+            m,
+            ("red", 0, "Uint8"),
+            ("green", 1, "Uint8"),
+            ("blue", 2, "Uint8"),
+            ("alpha", 3, "Uint8"),
+            ("occupancy", 4, "Int8"),
+        )
         corner = np.eye(4)
         corner[:3, 3] = (grid.lower[0], grid.lower[1], 0.0)
         return m.Grid(
@@ -241,3 +235,12 @@ def _pose(transform):
     from foxglove.messages import Pose
 
     return Pose(position=_vector(transform[:3, 3]), orientation=_quaternion(transform[:3, :3]))
+
+
+def _packed_fields(messages, *layout: tuple[str, int, str]) -> list:
+    """Foxglove PackedElementField list from (name, byte offset, numeric type name) rows."""
+    kind = messages.PackedElementFieldNumericType
+    return [
+        messages.PackedElementField(name=name, offset=offset, type=getattr(kind, type_name))
+        for name, offset, type_name in layout
+    ]
