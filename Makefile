@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# The CPU wheel first, so the extras below do not pull a CUDA build of torch.
 	$(BIN)/pip install -q torch==2.13.0 || $(BIN)/pip install -q --index-url https://download.pytorch.org/whl/cpu torch
-	$(BIN)/pip install -q -e '.[train,export,foundation,ros,dev]'
+	$(BIN)/pip install -q -e '.[train,export,foundation,ros,record,plot,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
