@@ -52,7 +52,7 @@ def score_real(model: Path, root: Path, frames: int, threads: int) -> dict:
                 result = runtime.process(frame)
                 scores = score_prediction(runtime.grid, result.semantics != FREE, sample_sweep(sample))
                 rows.append({"scene": scene, "index": sample.index, "token": sample.token, **vars(scores)})
-    keys = ("recall_at_1", "free_violation", "occupied_voxels", "occupied_share")
+    keys = ("recall_at_1", "recall_at_1_above_ground", "free_violation", "occupied_voxels", "occupied_share")
     mean = {key: float(np.mean([r[key] for r in rows])) for key in keys}
     spread = {key: [float(min(r[key] for r in rows)), float(max(r[key] for r in rows))] for key in keys}
     verdict = {key: bool(COMPARE[op](mean[key], limit)) for key, (op, limit) in ACCEPT.items()}
@@ -94,7 +94,8 @@ def main(argv=None) -> int:
         mean = entry["real"]["mean"]
         synth = entry.get("synthetic", {})
         print(
-            f"{model}: recall@1 {mean['recall_at_1']:.3f}, free-space violation {mean['free_violation']:.3f}, "
+            f"{model}: recall@1 {mean['recall_at_1']:.3f} (above ground {mean['recall_at_1_above_ground']:.3f}), "
+            f"free-space violation {mean['free_violation']:.3f}, "
             f"occupied {mean['occupied_voxels']:.0f} voxels/frame ({100 * mean['occupied_share']:.1f} %)"
             + (f", synthetic mIoU {synth['miou']:.2f}" if synth else "")
             + f"; accepted {all(entry['real']['accepted'].values())}",

@@ -23,6 +23,8 @@ from easyocc.runtime.dataset.nuscenes import Box, NuScenesDataset, Sample, load_
 # rear axle, plus the roof-mounted lidar): returns inside it are the car itself.
 EGO_BOX_LOWER = (-1.0, -1.0, -0.5)
 EGO_BOX_UPPER = (3.3, 1.0, 2.1)
+# Returns higher than this above the ego frame's ground plane (z = 0) are obstacles rather than road.
+ABOVE_GROUND_M = 0.5
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ class RealOccupancyScores:
     """Scores of one predicted grid against one key frame's own sweep."""
 
     recall_at_1: float  # returns (outside the ego body, inside the grid) with an occupied voxel within 1 voxel
+    recall_at_1_above_ground: float  # the same for returns higher than ABOVE_GROUND_M (obstacles, not road)
     free_violation: float  # voxels the rays pass through before their hit that are predicted occupied
     occupied_voxels: int  # predicted occupied voxels
     occupied_share: float  # of the whole grid
@@ -158,7 +161,8 @@ class RealOccupancyScores:
 
 
 def score_prediction(grid: GridSpec, occupied_pred: np.ndarray, sweep: Sweep) -> RealOccupancyScores:
-    """recall@1, free-space violation and occupied count of `occupied_pred` (bool [X, Y, Z])."""
+    """recall@1 (all returns, and returns above ABOVE_GROUND_M), free-space violation and occupied count
+    of `occupied_pred` (bool [X, Y, Z])."""
     occupied_pred = np.asarray(occupied_pred, bool)
     if occupied_pred.shape != grid.shape:
         raise EasyOccError(f"prediction has shape {occupied_pred.shape}, grid expects {grid.shape}")
@@ -172,9 +176,11 @@ def score_prediction(grid: GridSpec, occupied_pred: np.ndarray, sweep: Sweep) ->
                 dilated |= padded[dx : dx + x, dy : dy + y, dz : dz + z]
     index, inside = grid.index_of(sweep.points_ego)
     hits = dilated.reshape(-1)[grid.flat_index(index[inside])]
+    above = hits[sweep.points_ego[inside, 2] > ABOVE_GROUND_M]
     free = ray_occupancy(grid, [sweep]).free
     return RealOccupancyScores(
         recall_at_1=float(hits.mean()) if len(hits) else float("nan"),
+        recall_at_1_above_ground=float(above.mean()) if len(above) else float("nan"),
         free_violation=float(occupied_pred[free].mean()) if free.any() else float("nan"),
         occupied_voxels=int(occupied_pred.sum()),
         occupied_share=float(occupied_pred.mean()),

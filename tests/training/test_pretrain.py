@@ -98,6 +98,7 @@ def test_moving_objects_are_found_and_their_points_removed():
 
 def test_scores_of_a_prediction_against_a_sweep():
     sweep = Sweep(np.array([[3.2, 0.0, 0.0], [3.1, 0.1, 0.0]]), np.zeros(3))
+    assert np.isnan(score_prediction(LINE_GRID, np.zeros(LINE_GRID.shape, bool), sweep).recall_at_1_above_ground)
     prediction = np.zeros(LINE_GRID.shape, bool)
     prediction[4, 2, 0] = True  # next to the hit voxel (3, 2): recall@1 counts it
     prediction[1, 2, 0] = True  # on the ray before the hit: a free-space violation
@@ -280,3 +281,12 @@ def test_distillation_without_a_teacher_is_refused(world, tmp_path):
                                       "pretrain.feature_weight=1.0"])  # fmt: skip
     with pytest.raises(EasyOccError, match=r"pretrain.feature_weight > 0 needs pretrain.teacher"):
         train(config, progress=False)
+
+
+def test_recall_above_ground_counts_only_returns_higher_than_half_a_metre():
+    grid = GridSpec((-0.5, -2.5, -0.5), (4.5, 2.5, 2.5), 1.0)  # z layers centred at 0, 1, 2 m
+    sweep = Sweep(np.array([[3.2, 0.0, 0.0], [3.2, 0.0, 2.0]]), np.array([0.0, 0.0, 1.0]))
+    ground_only = np.zeros(grid.shape, bool)
+    ground_only[:, :, 0] = True  # a flat sheet: recalls the road return, misses the one at 2 m
+    scores = score_prediction(grid, ground_only, sweep)
+    assert scores.recall_at_1 == 0.5 and scores.recall_at_1_above_ground == 0.0
