@@ -3,56 +3,43 @@
 A small synthetic scene -> the bundled model (ONNX Runtime) -> the latency table, the Occ3D metric
 against the scene's ground truth, and a preview of predicted occupancy beside the ground truth.
 
-The scene comes from `easyocc synth` run as a subprocess (runtime/ never imports training/), or
-from --data. Ground truth is read from the Occ3D labels beside the dataset when present.
+The scene comes from the synthetic world (numpy only, no torch), or from --data. Ground truth is read
+from the Occ3D labels beside the dataset when present, and scored after the stream has run, so the
+latency table measures the runtime, not the scoring.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from easyocc.commands import options
-from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.streaming import DemoConfig, check_model, summary_text
 
 SYNTH_SEED = 7
 
 
 def generate_scene(folder: Path, frames: int) -> Path:
-    """Run `easyocc synth` in a subprocess to write one small scene to `folder`; reuse it when present."""
+    """Write one small synthetic scene to `folder` (as `easyocc synth --scenes 1 --seed 7`); reuse it when present."""
+    from easyocc.training.synth import SynthConfig, generate_dataset
+
     if (folder / "v1.0-mini" / "sample.json").is_file() or any(folder.glob("*/sample.json")):
         return folder
-    command = [
-        sys.executable,
-        "-m",
-        "easyocc",
-        "synth",
-        "--out",
-        str(folder),
-        "--scenes",
-        "1",
-        "--frames",
-        str(frames),
-        "--seed",
-        str(SYNTH_SEED),
-    ]
-    print("generating a synthetic scene: " + " ".join(command[2:]), file=sys.stderr)
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise EasyOccError(f"easyocc synth failed ({last}); pass an existing dataset with --data")
-    return folder
+    print(
+        f"generating a synthetic scene: easyocc synth --out {folder} --scenes 1 --frames {frames} --seed {SYNTH_SEED}",
+        file=sys.stderr,
+    )
+    return Path(generate_dataset(folder, SynthConfig(scenes=1, frames=frames, seed=SYNTH_SEED), progress=False))
 
 
 class GroundTruthComparison:
-    """Per frame: reads the Occ3D labels of the sample (when present and on the model's grid),
-    accumulates the metric on the camera mask, and composes prediction | ground truth previews."""
+    """Per frame: reads the Occ3D labels of the sample (when present and on the model's grid) and
+    composes prediction | ground truth previews; `score()` computes the metric on the camera mask and
+    RayIoU afterwards, outside the timed pipeline."""
 
     def __init__(self, data_root: Path, grid, observed: np.ndarray):
         from easyocc.runtime.dataset.metric import OccMetric
@@ -64,6 +51,7 @@ class GroundTruthComparison:
         self.rays = RayMetric(grid)
         self.dataset = NuScenesDataset(data_root)
         self.frames_with_labels = 0
+        self.scored: list[tuple[str, np.ndarray, object]] = []  # (token, prediction, labels)
         self.grid_mismatch = None
         from easyocc.runtime.dataset.labels import labels_grid
 
@@ -94,13 +82,19 @@ class GroundTruthComparison:
         if labels is None:
             return pred
         self.frames_with_labels += 1
-        self.metric.update(result.semantics, labels.semantics, labels.mask("camera"))
-        from easyocc.runtime.dataset.rayiou import sample_lidar_origins
-
-        origins = sample_lidar_origins(self.dataset, self.dataset.sample(result.meta["sample_token"]))
-        self.rays.update(result.semantics, labels.semantics, origins)
+        self.scored.append((result.meta["sample_token"], result.semantics.copy(), labels))
         truth = render_topdown(labels.semantics, self.grid, labels.mask_camera, title="ground truth (camera mask)")
         return side_by_side([pred, truth])
+
+    def score(self) -> None:
+        """The Occ3D metric (camera mask) and RayIoU over the frames composed so far."""
+        from easyocc.runtime.dataset.rayiou import sample_lidar_origins
+
+        for token, prediction, labels in self.scored:
+            self.metric.update(prediction, labels.semantics, labels.mask("camera"))
+            origins = sample_lidar_origins(self.dataset, self.dataset.sample(token))
+            self.rays.update(prediction, labels.semantics, origins)
+        self.scored.clear()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,6 +149,7 @@ def main(argv: list[str]) -> int:
         print(summary_text(runtime, report))
     print(f"occupied voxels per frame: {count['voxels'] / max(report.frames_out, 1):.0f}")
     if comparison.frames_with_labels:
+        comparison.score()
         print(comparison.metric.table(f"against ground truth, {comparison.frames_with_labels} frames, camera mask"))
         rays = comparison.rays.results()
         print(
