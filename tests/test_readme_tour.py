@@ -35,13 +35,14 @@ TINY = [
     ("--size 704x256", "--size 128x64"),
     ("--frames 2000", "--frames 3"),
 ]
-# Options appended to a command (after its own), to bound its run time.
-BOUND = {
-    "stream": ["--frames", "2"],
-    "labels": ["--frames", "2"],
-    "demo": ["--frames", "3"],
-    "eval": ["--frames", "2"],
-}
+# Options appended to the lines holding a piece of text (after their own), to bound their run time.
+BOUND = [
+    ("stream --data ../shared", ["--frames", "2"]),
+    ("labels --data ../shared", ["--frames", "2"]),
+    ("labels --data data/synth", ["--frames", "2"]),
+    ("demo ", ["--frames", "3"]),
+    ("eval --model", ["--frames", "2"]),
+]
 
 
 def tour_lines() -> list[str]:
@@ -64,10 +65,10 @@ def shrink(line: str) -> list[str] | None:
     for piece in SKIP:
         if piece in line:
             return None
+    extra = [option for piece, options in BOUND if piece in line for option in options]
     for old, new in TINY:
         line = line.replace(old, new)
-    argv = shlex.split(line, comments=True)[1:]
-    return argv + BOUND.get(argv[0], [])
+    return shlex.split(line, comments=True)[1:] + extra
 
 
 @pytest.mark.slow
