@@ -158,31 +158,10 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
     if config.pretrained_backbone:
         load_pretrained(model.backbone, config.pretrained_backbone)
     model.to(device)
-    distiller = None
-    if config.distill.teacher:  # RadOcc: a frozen teacher, read through hooks on the student (training/distill)
-        from easyocc.training.distill.rays import RayDataset
-        from easyocc.training.distill.teacher import Distiller
-
-        distiller = Distiller(config.distill, config.model, model, device)
-        if distiller.needs_rays:
-            train_set = RayDataset(train_set, config.distill.ray_stride)
+    distiller, train_set = _distiller(config, model, device, train_set)
     optimizer = _optimizer(model, optim)
-    start_step, elapsed_before = 0, 0.0
     last_path = out_dir / "last.pt"
-    if config.resume and last_path.is_file():
-        state = read_checkpoint(last_path)
-        stored = ModelConfig.from_dict(state["config"])
-        if stored != config.model:
-            raise EasyOccError(
-                f"{last_path} belongs to a different model ({'; '.join(stored.differences(config.model))}); "
-                "use another out_dir or resume=false"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step = int(state["step"])
-        elapsed_before = float(state.get("elapsed_s", 0.0))
-        if master:
-            _truncate_log(out_dir / "log.csv", start_step)
+    start_step, elapsed_before = _resume(config, model, optimizer, last_path, master)
     if start_step >= optim.iters and master:
         print(f"{last_path} already reached step {start_step} of {optim.iters}; nothing to train")
     raw_model = model
@@ -199,24 +178,9 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
         pin_memory=device.type == "cuda",
         persistent_workers=data.workers > 0,
     )
-    use_amp = config.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    autocast = torch.autocast("cuda", dtype=amp_dtype) if use_amp else nullcontext()
+    scaler, autocast = _mixed_precision(config.amp, device)
 
-    writer = None
-    if master:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out_dir / "config.json", config.to_dict())
-        if config.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(out_dir / "tb"))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=optim.iters, initial=start_step, desc="train", dynamic_ncols=True, mininterval=5)
+    writer, bar = _monitors(config, master, progress, start_step)
 
     def checkpoint(step: int) -> None:
         if master:
@@ -240,27 +204,8 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
         lr = learning_rate(step, optim)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        parts_sum = dict.fromkeys(objective.names + (distiller.names if distiller else ()), 0.0)
-        loss_sum = 0.0
-        for micro in range(optim.grad_accum):
-            batch = _to(next(batches), device)
-            substituted = batch.pop("substituted_for", None)
-            for index in [] if substituted is None else [i for i in substituted.tolist() if i >= 0]:
-                if index not in skipped:
-                    skipped.add(index)
-                    print(f"step {step}: skipped unreadable training sample {index} (replaced)", flush=True)
-            if ddp:
-                # All-reduce only on the last micro-step: the others just accumulate locally.
-                model.require_backward_grad_sync = micro == optim.grad_accum - 1
-            with autocast:
-                loss, parts = objective(model, batch)  # training/pretrain/objective.py
-                if distiller is not None:
-                    extra, distilled = distiller.loss(batch)
-                    loss, parts = loss + extra, {**parts, **distilled}
-            scaler.scale(loss / optim.grad_accum).backward()
-            loss_sum += float(loss.detach()) / optim.grad_accum
-            for key in parts_sum:
-                parts_sum[key] += parts[key] / optim.grad_accum
+        micro_batches = (_next_batch(batches, device, skipped, step) for _ in range(optim.grad_accum))
+        loss_sum, parts_sum = _accumulate(model, objective, distiller, micro_batches, scaler, autocast, optim, ddp)
         scaler.unscale_(optimizer)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip or float("inf")))
         scaler.step(optimizer)
@@ -306,6 +251,94 @@ def _train(config: TrainConfig, rank: int, world: int, device: torch.device, pro
         "metrics": metrics,
         "skipped_samples": len(skipped),
     }
+
+
+def _distiller(config: TrainConfig, model, device: torch.device, train_set):
+    """(Distiller or None, training set): RadOcc's frozen teacher, read through hooks on the student
+    (training/distill); its losses need camera rays beside each sample."""
+    if not config.distill.teacher:
+        return None, train_set
+    from easyocc.training.distill.rays import RayDataset
+    from easyocc.training.distill.teacher import Distiller
+
+    distiller = Distiller(config.distill, config.model, model, device)
+    return distiller, RayDataset(train_set, config.distill.ray_stride) if distiller.needs_rays else train_set
+
+
+def _monitors(config: TrainConfig, master: bool, progress: bool, start_step: int):
+    """(TensorBoard writer, progress bar), each None where off; rank 0 also writes out_dir/config.json."""
+    writer = bar = None
+    if master:
+        out_dir = Path(config.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out_dir / "config.json", config.to_dict())
+        if config.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out_dir / "tb"))
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.optim.iters, initial=start_step, desc="train", dynamic_ncols=True, mininterval=5)
+    return writer, bar
+
+
+def _resume(config: TrainConfig, model, optimizer, last_path: Path, master: bool) -> tuple[int, float]:
+    """(step, elapsed seconds) to continue from: last.pt's when resuming, else (0, 0.0)."""
+    if not (config.resume and last_path.is_file()):
+        return 0, 0.0
+    state = read_checkpoint(last_path)
+    stored = ModelConfig.from_dict(state["config"])
+    if stored != config.model:
+        raise EasyOccError(
+            f"{last_path} belongs to a different model ({'; '.join(stored.differences(config.model))}); "
+            "use another out_dir or resume=false"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    start_step = int(state["step"])
+    if master:
+        _truncate_log(last_path.parent / "log.csv", start_step)
+    return start_step, float(state.get("elapsed_s", 0.0))
+
+
+def _mixed_precision(amp: bool, device: torch.device):
+    """(GradScaler, autocast context): AMP on CUDA only, bf16 where supported (no scaling needed)."""
+    use_amp = amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    return scaler, torch.autocast("cuda", dtype=amp_dtype) if use_amp else nullcontext()
+
+
+def _next_batch(batches, device: torch.device, skipped: set[int], step: int) -> dict:
+    """The next batch on `device`; unreadable samples the dataset replaced are reported once each."""
+    batch = _to(next(batches), device)
+    substituted = batch.pop("substituted_for", None)
+    for index in [] if substituted is None else [i for i in substituted.tolist() if i >= 0]:
+        if index not in skipped:
+            skipped.add(index)
+            print(f"step {step}: skipped unreadable training sample {index} (replaced)", flush=True)
+    return batch
+
+
+def _accumulate(model, objective, distiller, micro_batches, scaler, autocast, optim, ddp: bool):
+    """Forward and backward over one step's micro-batches; (mean loss, mean loss parts)."""
+    parts_sum = dict.fromkeys(objective.names + (distiller.names if distiller else ()), 0.0)
+    loss_sum = 0.0
+    for micro, batch in enumerate(micro_batches):
+        if ddp:
+            # All-reduce only on the last micro-step: the others just accumulate locally.
+            model.require_backward_grad_sync = micro == optim.grad_accum - 1
+        with autocast:
+            loss, parts = objective(model, batch)  # training/pretrain/objective.py
+            if distiller is not None:
+                extra, distilled = distiller.loss(batch)
+                loss, parts = loss + extra, {**parts, **distilled}
+        scaler.scale(loss / optim.grad_accum).backward()
+        loss_sum += float(loss.detach()) / optim.grad_accum
+        for key in parts_sum:
+            parts_sum[key] += parts[key] / optim.grad_accum
+    return loss_sum, parts_sum
 
 
 def _write_skipped(out_dir: Path, train_set, skipped: set[int]) -> None:

@@ -101,8 +101,9 @@ def test_in_graph_model_in_the_runtime(standin_in_graph, nuscenes_root, rig):
 
 
 def test_cli_needs_data_for_the_parity(tmp_path, capsys):
-    from easyocc.cli import main as easyocc
     from easyocc.models import bundled_model
+
+    from easyocc.cli import main as easyocc
 
     checkpoint = bundled_model(".pt")
     if not checkpoint.is_file():
@@ -119,8 +120,9 @@ def test_cli_needs_data_for_the_parity(tmp_path, capsys):
 def test_bundled_model_in_graph_resize_parity_on_real_frames(nuscenes_root, tmp_path, capsys):
     """The acceptance check: the bundled model exported with --resize-in-graph, 4 real frames of
     scene-0916, class agreement >= 99.9 % on every frame against the CPU resize of the same pixels."""
-    from easyocc.cli import main as easyocc
     from easyocc.models import bundled_model
+
+    from easyocc.cli import main as easyocc
 
     checkpoint = bundled_model(".pt")
     if not checkpoint.is_file():
