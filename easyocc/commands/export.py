@@ -7,27 +7,15 @@ the others torch and the training package.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from easyocc.commands import options
 from easyocc.commands.export_int8 import add_int8_parser, cmd_int8
+from easyocc.commands.options import emit as _emit
+from easyocc.commands.options import say as _say
 from easyocc.runtime.contract.errors import EasyOccError
 
 VERSIONS = ("8.5", "8.6", "10.x")
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _emit(data: dict, json_path) -> None:
-    print(json.dumps(data, indent=2))
-    if json_path:
-        from easyocc.runtime.contract.fileio import write_json_atomic
-
-        write_json_atomic(json_path, data)
 
 
 def _model_args(parser: argparse.ArgumentParser, help: str = "trained checkpoint (.pt)", append: bool = False) -> None:

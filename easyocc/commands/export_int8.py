@@ -51,7 +51,8 @@ def _flagged_modules(path) -> tuple[str, ...]:
 
 
 def cmd_int8(args) -> int:
-    from easyocc.commands.export import _emit, _say
+    from easyocc.commands.options import emit as _emit
+    from easyocc.commands.options import say as _say
     from easyocc.export.int8_check import check_int8, heldout_feeds
     from easyocc.export.lint import lint_model
     from easyocc.export.quantize import Int8Options, quantize_int8

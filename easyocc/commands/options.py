@@ -10,6 +10,7 @@ errors are raised as EasyOccError and printed once by easyocc.cli.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
@@ -189,3 +190,17 @@ def source_values(args, prefix: str = "source.") -> dict:
         f"{prefix}speed": args.speed,
         f"{prefix}loops": args.loops,
     }
+
+
+def say(message: str) -> None:
+    """A progress or log line: to stderr, so stdout holds only results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def emit(data: dict, json_path) -> None:
+    """A command's result: JSON to stdout, and to `json_path` (atomically) when given."""
+    print(json.dumps(data, indent=2))
+    if json_path:
+        from easyocc.runtime.contract.fileio import write_json_atomic
+
+        write_json_atomic(json_path, data)

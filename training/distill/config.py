@@ -23,7 +23,7 @@ class DistillConfig:
     on the labelled voxels."""
     kl_temperature: float = setting(1.0, above=0.0)
     """Softmax temperature of the logit-KL baseline (the loss is scaled by its square)."""
-    ray_stride: int = setting(8, min=1)
+    ray_stride: int = setting(32, min=1)
     """One camera ray every `ray_stride` pixels of the network-resolution images, in both directions."""
     sample_step_m: float = setting(0.0, min=0.0)
     """Distance between samples along a ray (0 = one voxel)."""
