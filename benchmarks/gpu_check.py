@@ -38,22 +38,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from easyocc.runtime.benchmark import percentiles
 
 
 class CheckError(Exception):
     """A refused invocation (exit 2 with its one-line message)."""
-
-
-def percentiles(samples_ms) -> dict:
-    values = np.asarray(samples_ms, dtype=np.float64)
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {
-        "count": int(values.size),
-        "mean": float(values.mean()),
-        "p50": float(p50),
-        "p90": float(p90),
-        "p99": float(p99),
-    }
 
 
 def timed(fn, iters: int, warmup: int, cuda: bool) -> dict:
