@@ -14,7 +14,8 @@ import numpy as np
 from easyocc.runtime.contract.errors import EasyOccError
 from easyocc.runtime.contract.frames import CORRUPT_IMAGE, IMAGE_SIZE, CameraImage, FrameError
 
-# Decoders of CameraPreprocessor: OpenCV on the CPU, or NVIDIA nvImageCodec on the GPU (runtime/decode_gpu.py).
+# Decoders of CameraPreprocessor: the CPU (JPEG through libjpeg-turbo's own API, simplejpeg; PNG and
+# other JPEG colour spaces through OpenCV), or NVIDIA nvImageCodec on the GPU (runtime/decode_gpu.py).
 DECODERS = ("cpu", "nvimgcodec")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); C4, C8 and CC are not frames.
@@ -105,11 +106,38 @@ def decode_image(data: bytes, what: str = "image", reduce: int = 1, bgr: bool = 
     check_complete(data, what)
     if reduce not in _REDUCED_FLAGS:
         raise EasyOccError(f"{what}: decode reduction must be 1, 2, 4 or 8, got {reduce}")
+    if data[:2] == b"\xff\xd8":
+        image = _decode_jpeg_turbo(data, reduce, bgr)
+        if image is not None:
+            return image
     buffer = np.frombuffer(data, dtype=np.uint8)
     image_bgr = cv2.imdecode(buffer, _REDUCED_FLAGS[reduce])
     if image_bgr is None:
         raise EasyOccError(f"{what}: not a decodable JPEG or PNG ({len(data)} bytes)")
     return image_bgr if bgr else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+
+
+def _decode_jpeg_turbo(data: bytes, reduce: int, bgr: bool) -> np.ndarray | None:
+    """A JPEG decoded by libjpeg-turbo through simplejpeg, straight into the channel order asked for;
+    None when simplejpeg is not installed or refuses the file (CMYK, a damaged stream: OpenCV then
+    decodes it or reports the damage). The same library OpenCV bundles, with the same IDCT, so the
+    pixels are identical (every image of the shared real scene at 1, 1/2, 1/4 and 1/8, tested), but
+    about a fifth faster on 1600x900 at 1/4: OpenCV's imdecode adds a copy and a colour conversion."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    try:
+        height, width = simplejpeg.decode_jpeg_header(data)[:2]
+        # The smallest of libjpeg-turbo's n/8 scales that reaches 1/reduce of the size is 1/reduce itself.
+        return simplejpeg.decode_jpeg(
+            data,
+            colorspace="BGR" if bgr else "RGB",
+            min_width=-(-width // reduce),
+            min_height=-(-height // reduce),
+        )
+    except ValueError:
+        return None
 
 
 def read_image(path, reduce: int = 1, bgr: bool = False) -> np.ndarray:

@@ -133,3 +133,41 @@ def test_camera_resolution_input_copies_without_resizing():
 def test_decoder_option_errors():
     with pytest.raises(EasyOccError, match="^decoder must be one of cpu, nvimgcodec, got 'nvjpeg'$"):
         _preprocessor(decoder="nvjpeg")
+
+
+def test_libjpeg_turbo_path_gives_opencvs_pixels_on_real_frames(nuscenes_dataset):
+    """decode_image decodes JPEGs through simplejpeg (libjpeg-turbo's API): the same pixels as
+    OpenCV's imdecode, at every reduction, in both channel orders, on every camera of two real frames."""
+    pytest.importorskip("simplejpeg", reason="simplejpeg is a core dependency; this environment lacks it")
+    flags = {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }
+    checked = 0
+    for sample in nuscenes_dataset.samples()[:2]:
+        for frame in sample.cameras.values():
+            data = frame.path.read_bytes()
+            for reduce, flag in flags.items():
+                expected = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+                assert np.array_equal(decode_image(data, reduce=reduce, bgr=True), expected)
+                assert np.array_equal(decode_image(data, reduce=reduce), expected[..., ::-1])
+                checked += 1
+    assert checked == 2 * 6 * 4
+
+
+def test_jpegs_libjpeg_turbo_refuses_fall_back_to_opencv():
+    """A grayscale JPEG decodes to three equal channels, and a CMYK one (which simplejpeg cannot
+    turn into RGB) still decodes through OpenCV."""
+    gray = cv2.imencode(".jpg", np.full((24, 40), 77, np.uint8))[1].tobytes()
+    image = decode_image(gray)
+    assert image.shape == (24, 40, 3) and np.abs(image.astype(int) - 77).max() <= 1
+    import io
+
+    Image = pytest.importorskip("PIL.Image", reason="Pillow (extra 'foundation') writes the CMYK JPEG")
+
+    buffer = io.BytesIO()
+    Image.new("CMYK", (16, 8), (0, 255, 255, 0)).save(buffer, "JPEG", quality=95)  # red
+    red = decode_image(buffer.getvalue())
+    assert red.shape == (8, 16, 3) and red[..., 0].min() > 200 and red[..., 1:].max() < 60
