@@ -25,6 +25,7 @@ from easyocc.runtime.contract.frames import (
     MISSING_CAMERA,
     OUT_OF_SYNC,
     STAMP_BACKWARDS,
+    SUPERSEDED,
     CameraImage,
     FrameError,
     FrameSet,
@@ -149,7 +150,8 @@ class ApproximateSync:
     """Group messages of `cameras` whose stamps lie within `tolerance_us`; bounded per-camera queues.
 
     on_drop(reason, message) is called for each reference-camera message that leaves its queue without
-    being grouped (one lost frame: MISSING_CAMERA when some camera had nothing near it, else OUT_OF_SYNC).
+    being grouped (one lost frame: MISSING_CAMERA when some camera had nothing near it, SUPERSEDED
+    when those cameras are only behind, else OUT_OF_SYNC; see `_evict`).
     on_restart(message) is called when a camera's stamp jumps back by more than `rewind_s`: the
     queues are emptied and the stream starts over (counted in `restarts`).
     """
@@ -228,7 +230,14 @@ class ApproximateSync:
         return group
 
     def _evict(self, camera: str, entry: Entry) -> None:
-        # Count lost frames once, by the reference (first) camera's messages only.
+        """Count a lost frame once, by the reference (first) camera's messages only: MISSING_CAMERA
+        when a camera skipped it (its image never came) or never delivered anything; SUPERSEDED when
+        the cameras without an image for it are only behind (each one's newest image belongs to one of
+        the frames just before it, as many as the reference camera has newer ones: their messages
+        are still on the way, queued behind others), and newer frames took its place:
+        the bounded queues' newest-frame policy, not a fault (no warning, as for the node's buffer);
+        OUT_OF_SYNC when every camera has an image near it but the set spreads beyond the tolerance.
+        A camera that stops delivering is behind for at most `queue_size` frames, then missing."""
         if camera != self.cameras[0] or self.on_drop is None:
             return
         near = [
@@ -236,8 +245,26 @@ class ApproximateSync:
             for name, queue in self._queues.items()
             if name == camera or any(abs(e.stamp_us - entry.stamp_us) <= self.tolerance_us for e in queue)
         ]
-        if len(near) < len(self.cameras):
-            missing = [name for name in self.cameras if name not in near]
-            self.on_drop(MISSING_CAMERA, f"frame at {entry.stamp_us} us: no image from {', '.join(missing)}")
-        else:
+        if len(near) == len(self.cameras):
             self.on_drop(OUT_OF_SYNC, f"frame at {entry.stamp_us} us: stamps spread beyond {self.tolerance_us} us")
+            return
+        missing = [name for name in self.cameras if name not in near]
+        newer = self._queues[camera]  # the reference camera's frames after this one
+        period_us = (newer[-1].stamp_us - entry.stamp_us) / len(newer) if newer else 0.0
+
+        def behind(name: str) -> bool:
+            # Its newest image belongs to one of the last len(newer) frames before this one.
+            last = self._last_stamp.get(name)
+            if last is None or period_us <= 0:
+                return False
+            frames = round((entry.stamp_us - last) / period_us)
+            return 1 <= frames <= len(newer) and abs(entry.stamp_us - last - frames * period_us) <= self.tolerance_us
+
+        if all(behind(name) for name in missing):
+            self.on_drop(
+                SUPERSEDED,
+                f"frame at {entry.stamp_us} us: {', '.join(missing)} had not delivered it when newer frames "
+                f"filled the sync queue (input backlog)",
+            )
+        else:
+            self.on_drop(MISSING_CAMERA, f"frame at {entry.stamp_us} us: no image from {', '.join(missing)}")

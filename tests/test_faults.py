@@ -333,6 +333,8 @@ def test_missing_extra_is_one_line_naming_it(module, args, hint, synth_root, tmp
     result = easyocc(*args, prelude=BLOCK.format(module=module), cwd=tmp_path)
     extra = {"scipy": "train", "onnx": "export", "rclpy": "ros"}[module]
     refused(result, f"needs '{module}' (extra '{extra}'), which is not installed", hint)
+    if module == "scipy":  # refused before any work: no label folder, no progress
+        assert not (tmp_path / "labels").exists() and "%" not in result.stderr
 
 
 # --- 7: training skips an unreadable sample, counts it, and a resume does not stop on it

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         return options.print_config(config)
     options.check_outputs(config.out)
+    options.require_modules("scipy")  # the 3-D stage (outlier removal, dilation) needs it on every path
     options.setup_logging(args.verbose)
     from easyocc.training.pseudo.run import run_labels
 

@@ -72,6 +72,17 @@ def check_output(path, flag: str = "--out", kind: str = "folder") -> None:
         raise EasyOccError(f"{flag} {path}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
+def require_modules(*modules: str) -> None:
+    """Refuse up front, before any work, a run that would stop midway on an optional dependency
+    that is not installed: ModuleNotFoundError, which easyocc.cli.run_command prints as one line naming
+    the extra that installs it."""
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+
+
 def check_outputs(out=None, json=None, out_kind: str = "folder") -> None:
     """check_output for a command's --out (a folder, or a file with out_kind='file') and --json."""
     check_output(out, "--out", out_kind)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from easyocc.runtime.assembly import REWIND_S, ApproximateSync, StampGuard
 from easyocc.runtime.contract.errors import EasyOccError
-from easyocc.runtime.contract.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, FrameError
+from easyocc.runtime.contract.frames import MISSING_CAMERA, OUT_OF_SYNC, STAMP_BACKWARDS, SUPERSEDED, FrameError
 
 CAMS = ("A", "B", "C")
 
@@ -73,6 +73,33 @@ def test_lost_frames_are_counted_once_by_reason():
     feed(sync, "A", 50_000)  # B and C have messages, but 50 ms away
     feed(sync, "A", 150_000)
     assert [r for r, _ in drops] == [MISSING_CAMERA]  # nothing within 10 ms of A@50000 any more
+
+
+def test_a_frame_evicted_while_other_cameras_are_behind_is_superseded_not_missing():
+    """Input backlog: the reference camera's next frames arrive before the others' images of this one
+    (callbacks served out of order on a loaded host). The frame is superseded by newer ones; the late
+    images still form the next group. A camera that stops delivering turns 'missing' once it lags by
+    more than the queue holds."""
+    drops = []
+    sync = ApproximateSync(CAMS, tolerance_us=10_000, queue_size=1, on_drop=lambda r, m: drops.append((r, m)))
+    for camera in CAMS:
+        feed(sync, camera, 0)
+    feed(sync, "A", 100_000)
+    feed(sync, "A", 200_000)  # A@100000 leaves the queue; B and C are at 0, one frame behind
+    assert [r for r, _ in drops] == [SUPERSEDED]
+    assert "B, C had not delivered it when newer frames filled the sync queue (input backlog)" in drops[0][1]
+    feed(sync, "B", 100_000)
+    feed(sync, "C", 100_000)
+    feed(sync, "B", 200_000)
+    assert feed(sync, "C", 200_000) is not None  # the newest frame is complete
+    drops.clear()
+    sync = ApproximateSync(CAMS, tolerance_us=10_000, queue_size=2, on_drop=lambda r, m: drops.append(r))
+    for i in range(6):  # C delivers frame 0 only, then stops
+        feed(sync, "A", i * 100_000)
+        feed(sync, "B", i * 100_000)
+        if i == 0:
+            feed(sync, "C", 0)
+    assert drops == [SUPERSEDED, SUPERSEDED, MISSING_CAMERA]  # frames 1, 2: maybe late; frame 3: C is gone
 
 
 def test_out_of_sync_reason_when_all_cameras_present_but_spread():
