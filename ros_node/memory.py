@@ -81,6 +81,49 @@ def prefault(nbytes: int) -> int:
     return touched
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def heap_stats() -> dict | None:
+    """glibc's own account of the C heap (mallinfo2, all arenas), in MB: 'in_use' (allocated blocks),
+    'free' (freed but kept: reused before the heap grows), 'mmapped' (large blocks outside the heap).
+    RSS that grows while 'in_use' stays flat is the heap's high-water mark or fragmentation, not a
+    leak. None where this is not glibc 2.33 or newer."""
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    mb = 1.0 / 2**20
+    return {
+        "in_use": round(info.uordblks * mb, 1),
+        "free": round(info.fordblks * mb, 1),
+        "mmapped": round(info.hblkhd * mb, 1),
+        "arena": round(info.arena * mb, 1),
+    }
+
+
+def python_blocks() -> int:
+    """Memory blocks Python's allocator has handed out (sys.getallocatedblocks, O(1)): flat over a
+    soak unless Python objects leak."""
+    return sys.getallocatedblocks()
+
+
 def freeze_startup_objects() -> int:
     """Collect garbage, then exempt every object alive now from future collections (`gc.freeze`);
     returns how many were frozen. `thaw()` undoes it (before a reconfigure drops the old objects)."""
@@ -143,3 +186,45 @@ class GcMonitor:
         for _, generation, pause in self.events:
             pauses.setdefault(str(generation), []).append(round(1e3 * pause, 3))
         return {"collections": list(self.counts), "pause_ms": pauses}
+
+
+class StallMonitor:
+    """A thread that wakes every `period_s` and records each wake-up later than `threshold_s`: the
+    times this process's Python threads could not run at all (the GIL held by one thread in code
+    that does not release it, or the process not scheduled). A slow frame during a stall is the
+    process's; a slow frame without one waited for its input (DDS) or for other work.
+    `stalls()`: [(start_s, seconds)] in time.perf_counter seconds, the newest `keep`."""
+
+    def __init__(self, period_s: float = 0.01, threshold_s: float = 0.04, keep: int = 4096):
+        self.period_s, self.threshold_s = float(period_s), float(threshold_s)
+        self._events: deque = deque(maxlen=keep)
+        self._stop = None
+        self._thread = None
+
+    def start(self) -> StallMonitor:
+        import threading
+
+        if self._thread is None:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="easyocc-stalls", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        clock, period, stop = time.perf_counter, self.period_s, self._stop
+        last = clock()
+        while not stop.wait(period):
+            now = clock()
+            late = now - last - period
+            if late > self.threshold_s:
+                self._events.append((last + period, late))
+            last = now
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=1.0)
+            self._thread = None
+
+    def stalls(self) -> list[tuple[float, float]]:
+        return list(self._events)

@@ -17,6 +17,7 @@ import functools
 import threading
 import time
 import traceback
+from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray
 from easyocc.ros_node import conversions, memory
@@ -29,7 +30,7 @@ from easyocc.ros_node.diagnostics import (
     Health,
     diagnostic_array,
 )
-from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw
+from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw, stamp_to_us
 from easyocc.ros_node.outputs import OccupancyOutputs
 from easyocc.ros_node.params import PARAMETERS, check_update, declare_parameters, read_config
 from easyocc.ros_node.qos import diagnostics_qos, input_qos
@@ -41,6 +42,7 @@ from easyocc.runtime.pipeline import BufferClosedError, LatestBuffer
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
+MEMORY_EVERY = 100  # frames between memory samples (C heap, Python blocks) for stats()["memory"]
 DIAGNOSTICS_TICK_S = 0.1  # staleness is checked this often; messages go out on change or every period
 
 
@@ -62,9 +64,13 @@ class OccupancyNode(LifecycleNode):
         self._buffer = LatestBuffer(capacity=1, newest=True)
         self._gc = memory.GcMonitor()
         # per frame (ms): hand-off (last image, or the previous frame's end if later -> worker starts),
-        # collector pauses during queue_wait, during process + publish: what a slow frame waited for
-        self._frame_log: list[tuple[float, float, float]] = []
+        # collector pauses during queue_wait, during process + publish: what a slow frame waited for;
+        # then its stamp, last camera and that image's stamp, and (monotonic s) its last receipt, start, end
+        self._frame_log: list[tuple] = []
         self._last_published_s = 0.0
+        self._memory_log: deque = deque(maxlen=1000)  # every MEMORY_EVERY frames: C heap, Python blocks
+        self._receipts: deque = deque(maxlen=60_000)  # (camera, stamp_us, callback start s) per image
+        self._stalls = memory.StallMonitor()  # when the whole process could not run (stats()["stalls"])
         self._worker = None
         self._stop = threading.Event()
         self._active = False
@@ -231,6 +237,7 @@ class OccupancyNode(LifecycleNode):
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="easyocc-worker", daemon=True)
         self._worker.start()
+        self._stalls.start()
         compressed = config.image_transport == "compressed"
         for name, topic in self.topics.items():
             callback = functools.partial(self._on_image, name)
@@ -277,6 +284,7 @@ class OccupancyNode(LifecycleNode):
             self.destroy_subscription(subscription)
         self._subscriptions_in = []
         self._stop.set()
+        self._stalls.stop()
         self._buffer.close()
         if self._worker is not None:
             self._worker.join(timeout=10.0)
@@ -299,6 +307,7 @@ class OccupancyNode(LifecycleNode):
         receipt_s = time.perf_counter()
         if not self._active:
             return
+        self._receipts.append((camera, stamp_to_us(msg.header.stamp), receipt_s))
         self.health.image_received(camera)
         warning = self.calibration.check_frame(camera, msg.header.frame_id)
         if warning:
@@ -362,8 +371,14 @@ class OccupancyNode(LifecycleNode):
             handoff_ms = 1e3 * (start - max(group.last_receipt_s, self._last_published_s))
             gc_wait_ms = 1e3 * self._gc.between(group.last_receipt_s, start)
             gc_work_ms = 1e3 * self._gc.between(start, published)
-            self._frame_log.append((round(handoff_ms, 3), round(gc_wait_ms, 3), round(gc_work_ms, 3)))
+            last_camera, last = max(group.entries.items(), key=lambda item: item[1].receipt_s)
+            self._frame_log.append(
+                (round(handoff_ms, 3), round(gc_wait_ms, 3), round(gc_work_ms, 3))
+                + (group.stamp_us, last_camera, last.stamp_us, group.last_receipt_s, start, published)
+            )
         self._last_published_s = published
+        if self._seq == 1 or self._seq % MEMORY_EVERY == 0:
+            self._memory_log.append(self._memory_sample())
         self.health.frame_done(
             {
                 NODE_LATENCY: added_ms,
@@ -373,6 +388,19 @@ class OccupancyNode(LifecycleNode):
                 PUBLISH: 1e3 * (published - done),
             }
         )
+
+    def _memory_sample(self) -> dict:
+        """Where the process's memory is (stats()["memory"]): the C heap by glibc's account and the
+        Python allocator's blocks, after frame `seq`; a soak tells a leak (in-use or blocks growing) from the
+        heap's high-water mark (RSS growing while they stay flat)."""
+        import psutil
+
+        return {
+            "frame": self._seq,
+            "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+            "heap_mb": memory.heap_stats(),
+            "python_blocks": memory.python_blocks(),
+        }
 
     def publish_result(self, result) -> None:
         """Publish one OccupancyResult on the enabled outputs, stamped with its capture time."""
@@ -419,9 +447,31 @@ class OccupancyNode(LifecycleNode):
             "images_received": report["received"],
             "backend": self.backend_name,
             "gc": self._gc.summary(),
+            "stalls": {
+                "columns": ["start_s", "seconds"],
+                "threshold_s": self._stalls.threshold_s,
+                "rows": [list(row) for row in self._stalls.stalls()],
+            },
+            "receipts": {"columns": ["camera", "stamp_us", "receipt_s"], "rows": [list(r) for r in self._receipts]},
+            "memory": list(self._memory_log) + ([self._memory_sample()] if self._seq else []),
             "per_frame_ms": {
                 "columns": ["handoff", "gc_during_queue_wait", "gc_during_process_publish"],
-                "rows": [list(row) for row in self._frame_log],
+                "rows": [list(row[:3]) for row in self._frame_log],
+            },
+            # When each frame's last image arrived, its work started and its outputs were out: joined
+            # with the player's publication times (ros play --timing-json), a late input is told
+            # apart from a slow node (benchmarks/bench_ros_node.py).
+            "per_frame_times": {
+                "clock": "CLOCK_MONOTONIC seconds",
+                "columns": [
+                    "stamp_us",
+                    "last_camera",
+                    "last_camera_stamp_us",
+                    "last_receipt_s",
+                    "start_s",
+                    "published_s",
+                ],
+                "rows": [list(row[3:]) for row in self._frame_log],
             },
         }
 

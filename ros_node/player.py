@@ -136,6 +136,11 @@ class DatasetPlayer:
             else {}
         )
         self.published = 0
+        # One row per image published: (stamp_us, channel, due_s, ready_s, published_s), CLOCK_MONOTONIC
+        # seconds (time.monotonic and time.perf_counter on Linux, comparable across processes): when it
+        # was due, when the read-ahead had it ready, when publish() returned. The node benchmark joins
+        # them with the node's per-frame times to tell a late player from a slow node.
+        self.timing: list[tuple[int, str, float, float, float]] = []
 
     def wait_for_subscribers(self, timeout_s: float) -> bool:
         """Wait until every image topic has a subscriber (or timeout); True when all have one.
@@ -178,19 +183,29 @@ class DatasetPlayer:
             if isinstance(entry, BaseException):
                 raise entry
             item, msg = entry
+            ready = time.monotonic()
             if start is None:
-                start = time.monotonic()
+                start = ready
             due = start + (item.stamp_us - first_us) / 1e6 / self.rate
-            delay = due - time.monotonic()
+            delay = due - ready
             if delay > 0 and stop.wait(delay):
                 break
             if item.channel in self.info_pubs:
                 self.info_pubs[item.channel].publish(camera_info_msg(item.camera, item.stamp_us, item.channel.lower()))
             self.image_pubs[item.channel].publish(msg)
             self.published += 1
+            self.timing.append((item.stamp_us, item.channel, due, ready, time.monotonic()))
         stop.set()
         reader.join(timeout=5.0)
         return self.published
+
+    def timing_dict(self) -> dict:
+        """The publication times (see `timing`) as JSON: {'clock', 'columns', 'rows'}."""
+        return {
+            "clock": "CLOCK_MONOTONIC seconds",
+            "columns": ["stamp_us", "channel", "due_s", "ready_s", "published_s"],
+            "rows": [list(row) for row in self.timing],
+        }
 
     def _read_ahead(self, pending: queue.Queue, stop: threading.Event) -> None:
         try:

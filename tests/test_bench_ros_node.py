@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ros_node.py"
 
 
@@ -116,3 +118,46 @@ def test_soak_summary_from_samples():
     assert summary["rss_growth_percent"] == round(100 * 2 / 210, 2)
     assert summary["cpu_s"] == {"node": 50.0, "player": 40.0}
     assert summary["diagnostics_at_end"] == {"easyocc: pipeline": {"level": "OK", "message": "2000 frames published"}}
+
+
+def test_input_timing_tells_a_late_input_from_a_stalled_node():
+    """Frame 1 waits for frame 0, whose last image the player published 300 ms late; frame 2's last
+    image took 200 ms to reach the callback while the node's own threads were stalled 150 ms."""
+    bench = load_bench()
+    player = {
+        "columns": ["stamp_us", "channel", "due_s", "ready_s", "published_s"],
+        "rows": [
+            [0, "A", 10.0, 9.9, 10.3],
+            [500_000, "A", 10.5, 10.4, 10.501],
+            [1_000_000, "A", 11.0, 10.9, 11.001],
+            [1_500_000, "A", 11.5, 11.4, 11.501],  # the node never saw it
+        ],
+    }
+    stats = {
+        "samples_ms": {"node_overhead": [4.0, 105.0, 12.0]},
+        "per_frame_times": {
+            "columns": ["stamp_us", "last_camera", "last_camera_stamp_us", "last_receipt_s", "start_s", "published_s"],
+            "rows": [
+                [0, "A", 0, 10.305, 10.306, 10.605],  # busy until 10.605
+                [500_000, "A", 500_000, 10.505, 10.605, 10.75],
+                [1_000_000, "A", 1_000_000, 11.201, 11.205, 11.35],
+            ],
+        },
+        "receipts": {
+            "columns": ["camera", "stamp_us", "receipt_s"],
+            "rows": [["A", 0, 10.305], ["A", 500_000, 10.505], ["A", 1_000_000, 11.201]],
+        },
+        "stalls": {"columns": ["start_s", "seconds"], "threshold_s": 0.04, "rows": [[11.0, 0.15]]},
+        "machine_stalls": {"columns": ["start_s", "seconds"], "rows": []},
+    }
+    timing = bench.input_timing(stats, player, budget_ms=15.0)
+    assert (timing["frames"], timing["matched_frames"], timing["images_not_received"]) == (3, 3, 1)
+    (slow,) = timing["over_budget"]  # frame 2's 12 ms are within the budget
+    assert slow["stamp_us"] == 500_000
+    assert slow["previous_busy_ms"] == pytest.approx(100.0) and slow["previous_player_late_ms"] == pytest.approx(300.0)
+    assert slow["handoff_ms"] == pytest.approx(0.0) and slow["transport_ms"] == pytest.approx(4.0)
+    assert timing["image_transport_ms"]["max"] == pytest.approx(200.0)
+    assert timing["process_stalls"] == {"count": 1, "threshold_ms": 40.0, "max_ms": 150.0, "total_ms": 150.0}
+    text = bench.input_summary({"input_timing": timing})
+    assert "1 of 4 never received" in text and "1 in the node, longest 150.0 ms; 0 in the idle benchmark" in text
+    assert "105.0 ms = previous frame busy 100.0 (its input 300.0 late) + hand-off 0.0" in text

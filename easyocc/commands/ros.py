@@ -226,11 +226,17 @@ def play(argv: list[str]) -> int:
     )
     parser.add_argument("--linger", type=float, default=1.0, help="seconds to stay up after the last image")
     parser.add_argument(
+        "--timing-json",
+        metavar="FILE",
+        help="write every image's due, ready and published time (CLOCK_MONOTONIC s) to this JSON file",
+    )
+    parser.add_argument(
         "--default-dds",
         action="store_true",
         help="keep Fast DDS defaults (no large shared-memory segment; see ros_node/dds_profile.py)",
     )
     args = parser.parse_args(argv)
+    options.check_output(args.timing_json, "--timing-json", "file")
     if not args.default_dds:
         apply_large_data_profile()
     items = play_items(args.data, args.scene, args.frames or None, args.loops)
@@ -251,6 +257,10 @@ def play(argv: list[str]) -> int:
         count = player.run(stop)
         time.sleep(max(args.linger, 0.0))
         print(f"easyocc ros play: published {count} images in {time.monotonic() - start:.1f} s", file=sys.stderr)
+        if args.timing_json:
+            from easyocc.runtime.contract.fileio import write_json_atomic
+
+            write_json_atomic(args.timing_json, player.timing_dict())
     except KeyboardInterrupt:
         stop.set()
     finally:

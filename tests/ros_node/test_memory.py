@@ -102,3 +102,29 @@ def test_gc_monitor_times_collections_and_attributes_them_to_intervals():
     assert monitor.between(after + 1.0, after + 2.0) == 0.0
     summary = monitor.summary()
     assert summary["collections"] == monitor.counts and summary["pause_ms"]["2"][-1] == round(1e3 * pause, 3)
+
+
+def test_stall_monitor_sees_the_gil_held_and_heap_stats_account_for_the_heap():
+    """sorted() of a long list holds the GIL throughout: the monitor thread cannot run and records it."""
+    import random
+
+    values = [random.random() for _ in range(1_500_000)]
+    monitor = memory.StallMonitor(period_s=0.005, threshold_s=0.03).start()
+    try:
+        import time
+
+        time.sleep(0.05)
+        start = time.perf_counter()
+        sorted(values)
+        held = time.perf_counter() - start
+        time.sleep(0.05)
+    finally:
+        monitor.stop()
+    stalls = monitor.stalls()
+    if held < 0.06:
+        pytest.skip(f"sorting took only {1e3 * held:.0f} ms here: too short to tell a stall from scheduling")
+    assert stalls and max(seconds for _, seconds in stalls) >= 0.5 * held
+    stats = memory.heap_stats()
+    if stats is not None:  # glibc 2.33 or newer
+        assert set(stats) == {"in_use", "free", "mmapped", "arena"} and stats["in_use"] > 0
+    assert memory.python_blocks() > 0
