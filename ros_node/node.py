@@ -5,7 +5,7 @@ ROS-free parts (.images, .conversions, .diagnostics, .rig_source, and the runtim
 assembly `easyocc.runtime.assembly.ApproximateSync`, its newest-frame buffer `easyocc.runtime.pipeline.LatestBuffer`):
 - on_configure: validate parameters, build the rig (file, or CameraInfo + extrinsics), load the
   runtime (model or engine), create the publishers; on_activate: subscribe and start the worker.
-- Callbacks only validate and group images (ApproximateSync, with the runtime's restart rule: stamps
+- Image callbacks (on a single-threaded executor of their own, .intake) only validate and group images (ApproximateSync, with the runtime's restart rule: stamps
   jumping back beyond 5 s restart synchronisation, reported in diagnostics) and put the group into a
   one-slot newest-frame buffer; a worker thread runs `OccupancyRuntime.process` and publishes, so callbacks
   never wait for inference. A frame that cannot be processed is dropped and counted, never fatal.
@@ -31,6 +31,7 @@ from easyocc.ros_node.diagnostics import (
     diagnostic_array,
 )
 from easyocc.ros_node.images import camera_image_from_compressed, camera_image_from_raw, stamp_to_us
+from easyocc.ros_node.intake import ImageIntake
 from easyocc.ros_node.outputs import OccupancyOutputs
 from easyocc.ros_node.params import PARAMETERS, check_update, declare_parameters, read_config
 from easyocc.ros_node.qos import diagnostics_qos, input_qos
@@ -75,12 +76,11 @@ class OccupancyNode(LifecycleNode):
         self._stop = threading.Event()
         self._active = False
         self._seq = 0
-        self._subscriptions_in: list = []
+        self._intake = ImageIntake(self)  # the camera subscriptions, on a single-threaded executor of their own
         self.outputs = OccupancyOutputs(self)  # publishers and per-frame messages (ros_node/outputs.py)
         self._diag_timer = None
         self._diag_last = (0.0, None)
         self.calibration_changes = 0
-        self._input_group = MutuallyExclusiveCallbackGroup()
         self._info_group = ReentrantCallbackGroup()
         self.calibration = VehicleCalibration(self, self._info_group)  # rig, CameraInfo changes, frame ids, TF
         self._timer_group = MutuallyExclusiveCallbackGroup()
@@ -239,16 +239,12 @@ class OccupancyNode(LifecycleNode):
         self._worker.start()
         self._stalls.start()
         compressed = config.image_transport == "compressed"
-        for name, topic in self.topics.items():
-            callback = functools.partial(self._on_image, name)
-            self._subscriptions_in.append(
-                self.create_subscription(
-                    CompressedImage if compressed else Image,
-                    topic + "/compressed" if compressed else topic,
-                    callback,
-                    input_qos(config),
-                    callback_group=self._input_group,
-                )
+        for name, topic in self.topics.items():  # on the intake's own executor (ros_node/intake.py)
+            self._intake.subscribe(
+                CompressedImage if compressed else Image,
+                topic + "/compressed" if compressed else topic,
+                functools.partial(self._on_image, name),
+                input_qos(config),
             )
         self._active = True
         self.get_logger().info(f"active: {len(self.topics)} {config.image_transport} camera topics")
@@ -274,15 +270,19 @@ class OccupancyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def close(self) -> None:
-        """Stop the worker and release the runtime (safe after the ROS context is gone; idempotent)."""
+        """Stop the worker and the image intake, release the runtime (safe after the ROS context is
+        gone; idempotent)."""
         self._stop_worker()
+        self._intake.close()
         self._release_runtime()
+
+    def destroy_node(self):
+        self._intake.close()
+        return super().destroy_node()
 
     def _stop_worker(self) -> None:
         self._active = False
-        for subscription in self._subscriptions_in:
-            self.destroy_subscription(subscription)
-        self._subscriptions_in = []
+        self._intake.unsubscribe_all()
         self._stop.set()
         self._stalls.stop()
         self._buffer.close()
