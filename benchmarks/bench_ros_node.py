@@ -319,8 +319,10 @@ def input_timing(stats: dict, player: dict, budget_ms: float) -> dict:
         item = dict(zip(columns, row))
         published[(item["channel"], item["stamp_us"])] = (item["due_s"], item["published_s"])
     times = stats.get("per_frame_times") or {"columns": [], "rows": []}
+    overheads = stats["samples_ms"]["node_overhead"]
+    count = min(len(times["rows"]), len(overheads))  # both end at the last frame (the node keeps a window)
     frames, previous_end = [], None
-    for row, overhead in zip(times["rows"], stats["samples_ms"]["node_overhead"]):
+    for row, overhead in zip(times["rows"][len(times["rows"]) - count :], overheads[len(overheads) - count :]):
         frame = dict(zip(times["columns"], row))
         due, sent = published.get((frame["last_camera"], frame["last_camera_stamp_us"]), (math.nan, math.nan))
         receipt, start = frame["last_receipt_s"], frame["start_s"]
@@ -344,7 +346,7 @@ def input_timing(stats: dict, player: dict, budget_ms: float) -> dict:
     image_ms = [1e3 * (received[key] - sent) for key, (_, sent) in published.items() if key in received]
     stalls = (stats.get("stalls") or {}).get("rows", [])
     machine = (stats.get("machine_stalls") or {}).get("rows", [])
-    for frame, row in zip(frames, times["rows"]):
+    for frame, row in zip(frames, times["rows"][len(times["rows"]) - count :]):
         item = dict(zip(times["columns"], row))
         window = (item["last_receipt_s"] - 1.0, item["start_s"])  # the second before, to the worker's start
         for key, events in (("process_stall_ms", stalls), ("machine_stall_ms", machine)):

@@ -24,6 +24,7 @@ NODE_LATENCY, RUNTIME_PROCESS, OVERHEAD = "node_added", "runtime_process", "node
 QUEUE_WAIT, PUBLISH = "queue_wait", "publish"
 SERIES = (NODE_LATENCY, RUNTIME_PROCESS, OVERHEAD, QUEUE_WAIT, PUBLISH)
 RECENT_DROP_S = 5.0  # a bad-input drop keeps the pipeline status at WARN this long
+LATENCY_WINDOW = 2000  # frames the latency percentiles (and the node's per-frame logs) cover
 
 
 class Health:
@@ -32,7 +33,7 @@ class Health:
     def __init__(self, cameras, stale_timeout_s: float, clock=time.monotonic, logger=None):
         self.cameras = tuple(cameras)
         self.stale_timeout_s = float(stale_timeout_s)
-        self.latency = LatencyStats(window=2000)
+        self.latency = LatencyStats(window=LATENCY_WINDOW)
         self.drops = DropCounter(logger)
         self.frames_in = 0
         self.frames_out = 0

@@ -22,6 +22,7 @@ from collections import deque
 from diagnostic_msgs.msg import DiagnosticArray
 from easyocc.ros_node import conversions, memory
 from easyocc.ros_node.diagnostics import (
+    LATENCY_WINDOW,
     NODE_LATENCY,
     OVERHEAD,
     PUBLISH,
@@ -67,10 +68,10 @@ class OccupancyNode(LifecycleNode):
         # per frame (ms): hand-off (last image, or the previous frame's end if later -> worker starts),
         # collector pauses during queue_wait, during process + publish: what a slow frame waited for;
         # then its stamp, last camera and that image's stamp, and (monotonic s) its last receipt, start, end
-        self._frame_log: list[tuple] = []
+        self._frame_log: deque = deque(maxlen=LATENCY_WINDOW)  # the frames the latency samples cover
         self._last_published_s = 0.0
         self._memory_log: deque = deque(maxlen=1000)  # every MEMORY_EVERY frames: C heap, Python blocks
-        self._receipts: deque = deque(maxlen=60_000)  # (camera, stamp_us, callback start s) per image
+        self._receipts: deque = deque(maxlen=12 * LATENCY_WINDOW)  # (camera, stamp_us, callback start s)
         self._stalls = memory.StallMonitor()  # when the whole process could not run (stats()["stalls"])
         self._worker = None
         self._stop = threading.Event()
@@ -367,15 +368,14 @@ class OccupancyNode(LifecycleNode):
         published = time.perf_counter()
         added_ms = 1e3 * (published - group.last_receipt_s)
         runtime_ms = 1e3 * (done - start)
-        if len(self._frame_log) < 100_000:
-            handoff_ms = 1e3 * (start - max(group.last_receipt_s, self._last_published_s))
-            gc_wait_ms = 1e3 * self._gc.between(group.last_receipt_s, start)
-            gc_work_ms = 1e3 * self._gc.between(start, published)
-            last_camera, last = max(group.entries.items(), key=lambda item: item[1].receipt_s)
-            self._frame_log.append(
-                (round(handoff_ms, 3), round(gc_wait_ms, 3), round(gc_work_ms, 3))
-                + (group.stamp_us, last_camera, last.stamp_us, group.last_receipt_s, start, published)
-            )
+        handoff_ms = 1e3 * (start - max(group.last_receipt_s, self._last_published_s))
+        gc_wait_ms = 1e3 * self._gc.between(group.last_receipt_s, start)
+        gc_work_ms = 1e3 * self._gc.between(start, published)
+        last_camera, last = max(group.entries.items(), key=lambda item: item[1].receipt_s)
+        self._frame_log.append(
+            (round(handoff_ms, 3), round(gc_wait_ms, 3), round(gc_work_ms, 3))
+            + (group.stamp_us, last_camera, last.stamp_us, group.last_receipt_s, start, published)
+        )
         self._last_published_s = published
         if self._seq == 1 or self._seq % MEMORY_EVERY == 0:
             self._memory_log.append(self._memory_sample())
