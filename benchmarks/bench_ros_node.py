@@ -61,6 +61,12 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=0, help="first frames left out of the table (default 0)")
     parser.add_argument("--domain-id", type=int, default=77, help="ROS_DOMAIN_ID for both processes")
     parser.add_argument("--loops", type=int, default=1, help="play the scene this many times (a soak; default 1)")
+    parser.add_argument(
+        "--preload",
+        action="store_true",
+        help="the player decodes every image before playing (ros play --preload): no JPEG decoding competes"
+        " with the node during the run, as with a camera driver handing over raw frames",
+    )
     parser.add_argument("--runs", type=int, default=1, help="independent runs (fresh node and player each; default 1)")
     add_param_option(parser, "a further node parameter, e.g. -p keep_heap:=false (repeatable)")
     args = parser.parse_args(argv)
@@ -87,7 +93,14 @@ def main(argv=None) -> int:
                 "load_average": result["load_average"],
             }
         )
-    summary = {"data": args.data, "rate": args.rate, "budget_ms": args.budget_ms, "runs": runs}
+    summary = {
+        "data": args.data,
+        "rate": args.rate,
+        "player_preload": args.preload,
+        "transport": "compressed" if args.compressed else "raw",
+        "budget_ms": args.budget_ms,
+        "runs": runs,
+    }
     (Path(args.out) / "ros_bench_runs.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(
         f"overhead p99 over {args.runs} runs: "
@@ -122,6 +135,7 @@ def run_once(args, out: Path) -> bool:
             raise SystemExit(f"the node did not become active:\n{node.output[-2000:]}")
         play = ["play", "--data", args.data, "--wait-subscribers", "60", "--delay", "1", "--rate", str(args.rate)]
         play += ["--loops", str(args.loops), "--timing-json", str(player_timing_path)]
+        play += ["--preload"] if args.preload else []
         player = RosProcess(play + (["--compressed"] if args.compressed else []), env, out / "player.log", cwd=PROJECT)
         if soak is not None:
             soak.start(node.proc.pid, player.proc.pid)
@@ -146,6 +160,7 @@ def run_once(args, out: Path) -> bool:
         "model": args.model,
         "data": args.data,
         "rate": args.rate,
+        "player_preload": args.preload,
         "load_average": {"before": load_before, "after": [round(v, 2) for v in os.getloadavg()]},
         "transport": "compressed" if args.compressed else "raw",
         "threads": args.threads,

@@ -128,3 +128,29 @@ def test_stall_monitor_sees_the_gil_held_and_heap_stats_account_for_the_heap():
     if stats is not None:  # glibc 2.33 or newer
         assert set(stats) == {"in_use", "free", "mmapped", "arena"} and stats["in_use"] > 0
     assert memory.python_blocks() > 0
+
+
+def test_preloaded_player_decodes_each_image_once_and_restamps_it(ros_context, nuscenes_root):
+    """ros play --preload: the 6 images of one key frame, played twice over, are decoded once (six
+    cached messages) and every publication carries its own item's stamp."""
+    import rclpy
+    from easyocc.ros_node.images import stamp_to_us
+    from easyocc.ros_node.player import DatasetPlayer, play_items
+
+    node = rclpy.create_node("easyocc_test_preload", context=ros_context)
+    try:
+        items = play_items(nuscenes_root, max_frames=1, loops=2)
+        player = DatasetPlayer(node, items, namespace="/preload_test", rate=50.0, camera_info=False, preload=True)
+        sent = []
+        for channel, publisher in player.image_pubs.items():
+            original = publisher.publish
+            publisher.publish = lambda msg, original=original, c=channel: (
+                sent.append((c, stamp_to_us(msg.header.stamp))),
+                original(msg),
+            )
+        assert player.run() == 12
+        assert len(player._cache) == 6
+        assert sent == [(item.channel, item.stamp_us) for item in items]
+        assert [row[0] for row in player.timing] == [item.stamp_us for item in items]
+    finally:
+        node.destroy_node()
