@@ -180,13 +180,20 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
         prepared.release()
         runtime.reset()
         runtime.bind_tables(())
-        alone = []
-        for i in range(warmup + (options.backend_frames or min(frames, 200))):
-            start = now_s()
-            runtime.runner.infer({INPUT_IMAGES: images})
-            if i >= warmup:
-                alone.append(1e3 * (now_s() - start))
-        alone_fps = 1e3 * len(alone) / sum(alone)
+        alone_count = options.backend_frames or min(frames, 200)
+
+        def backend_alone(runs: int) -> list[float]:
+            """ms of `runs` inferences of the prepared frame after `warmup` unmeasured ones."""
+            runtime.bind_tables(())
+            samples = []
+            for i in range(warmup + runs):
+                start = now_s()
+                runtime.runner.infer({INPUT_IMAGES: images})
+                if i >= warmup:
+                    samples.append(1e3 * (now_s() - start))
+            return samples
+
+        alone = backend_alone(alone_count)
 
         # One frame at a time: what each stage costs per frame.
         runtime.reset()
@@ -241,6 +248,13 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
             )
         span = records[-1].published - records[0].published
         pipelined_fps = (len(records) - 1) / span if span > 0 else float("inf")
+        # The backend alone again, right after the throughput run: the ratio below compares the
+        # pipeline with the backend timed on both sides of it, so that the machine's drift over the
+        # minute between the two (on the 2-core development VM, 107-126 ms p50 from run to run)
+        # does not decide it. The first series alone stays in backend_alone.first.
+        alone_after = backend_alone(alone_count)
+        alone_fps = 1e3 * (len(alone) + len(alone_after)) / (sum(alone) + sum(alone_after))
+        first_fps = 1e3 * len(alone) / sum(alone)
         stages = stage_percentiles(record.stages_ms() for record in records)
         queueing = stages.pop("end_to_end")
         host_ms = sequential["preprocess"]["p50"] + sequential["postprocess"]["p50"]
@@ -251,7 +265,12 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
             "runner": runtime.backend_name,
             "model": runtime.manifest.summary(),
             "input_size": list(runtime.manifest.input_size),
-            "backend_alone": {**percentiles(alone), "fps": alone_fps},
+            "backend_alone": {
+                **percentiles(alone + alone_after),
+                "fps": alone_fps,
+                "first": {**percentiles(alone), "fps": first_fps},
+                "after_throughput": {**percentiles(alone_after), "fps": 1e3 * len(alone_after) / sum(alone_after)},
+            },
             "sequential": {
                 "frames": options.sequential_frames,
                 "stages_ms": sequential,
@@ -266,6 +285,7 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
                 "queueing_end_to_end_ms": queueing,
             },
             "pipelined_over_backend": pipelined_fps / alone_fps,
+            "pipelined_over_backend_first": pipelined_fps / first_fps,
             "host_over_backend": host_ms / sequential["infer"]["p50"],
             "pipelined_host_over_backend": pipelined_host_ms / stages["infer"]["p50"],
             "cpu_percent": end["cpu_percent"],

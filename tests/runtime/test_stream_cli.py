@@ -98,7 +98,12 @@ def test_bench_two_backends_side_by_side(image_folder, tmp_path, capsys):
     assert [r["backend"] for r in data["results"]] == ["onnxruntime:threads=1", "onnxruntime:threads=2"]
     for result in data["results"]:
         assert result["pipelined"]["frames"] == 12 and result["drops"] == {}
-        assert result["backend_alone"]["count"] == 12 and result["backend_alone"]["fps"] > 0
+        alone = result["backend_alone"]  # timed before the one-at-a-time run and after the throughput run
+        assert (alone["first"]["count"], alone["after_throughput"]["count"], alone["count"]) == (12, 12, 24)
+        rates = sorted([alone["first"]["fps"], alone["after_throughput"]["fps"]])
+        assert rates[0] <= alone["fps"] <= rates[1]  # the pooled rate lies between the two
+        expected = result["pipelined_over_backend_first"] * alone["first"]["fps"] / alone["fps"]
+        assert abs(result["pipelined_over_backend"] - expected) < 1e-9
         stages = result["pipelined"]["stages_ms"]
         assert stages["infer"]["p50"] <= stages["infer"]["p99"] <= stages["infer"]["max"]
         assert 0 < result["pipelined_over_backend"] and result["host_over_backend"] > 0
