@@ -70,9 +70,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="independent runs (fresh node and player each; default 1)")
     add_param_option(parser, "a further node parameter, e.g. -p keep_heap:=false (repeatable)")
     args = parser.parse_args(argv)
-    for flag, value in (("--warmup", args.warmup), ("--loops", args.loops - 1), ("--runs", args.runs - 1)):
-        if value < 0:
-            parser.error(f"{flag} must be {'0' if flag == '--warmup' else '1'} or more, got {getattr(args, flag[2:])}")
+    for flag, value, least in (("--warmup", args.warmup, 0), ("--loops", args.loops, 1), ("--runs", args.runs, 1)):
+        if value < least:
+            parser.error(f"{flag} must be {least} or more, got {value}")
     for param in args.param:  # before any process starts; the node parses the value itself
         try:
             parse_parameter(param)

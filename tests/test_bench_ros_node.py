@@ -85,12 +85,13 @@ def test_stall_summary_attributes_slow_hand_offs():
     assert bench.stall_summary({}) == ""
 
 
-def test_zero_loops_is_refused_in_one_line():
+@pytest.mark.parametrize(("flag", "value", "least"), [("--loops", "0", 1), ("--runs", "0", 1), ("--runs", "-2", 1)])
+def test_too_few_loops_or_runs_are_refused_in_one_line(flag, value, least):
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--data", "nowhere", "--loops", "0"], capture_output=True, text=True
+        [sys.executable, str(SCRIPT), "--data", "nowhere", flag, value], capture_output=True, text=True
     )
-    assert done.returncode == 2
-    assert "--loops must be 1 or more, got 0" in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{flag} must be {least} or more, got {value}" in done.stderr
 
 
 def test_play_items_loops_with_rising_stamps(nuscenes_root):

@@ -296,6 +296,7 @@ OUTPUT_CASES = [
     (["export", "onnx", "--model", "m.pt", "--out", "{folder}"], "--out {folder}: is a folder, expected a file path"),
     (["export", "lint", "--model", "m.onnx", "--json", "{folder}"], "--json {folder}: is a folder"),
     (["ros", "run", "--json", "{folder}"], "--json {folder}: is a folder, expected a file path"),
+    (["ros", "play", "--data", "{data}", "--timing-json", "{folder}"], "--timing-json {folder}: is a folder"),
 ]
 
 

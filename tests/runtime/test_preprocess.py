@@ -171,3 +171,13 @@ def test_jpegs_libjpeg_turbo_refuses_fall_back_to_opencv():
     Image.new("CMYK", (16, 8), (0, 255, 255, 0)).save(buffer, "JPEG", quality=95)  # red
     red = decode_image(buffer.getvalue())
     assert red.shape == (8, 16, 3) and red[..., 0].min() > 200 and red[..., 1:].max() < 60
+
+
+def test_without_simplejpeg_opencv_decodes_the_same_pixels(nuscenes_dataset, monkeypatch):
+    """The OpenCV path, taken when simplejpeg is missing, gives the pixels the libjpeg-turbo path gives."""
+    from easyocc.runtime.contract import preprocess
+
+    data = next(iter(nuscenes_dataset.samples()[0].cameras.values())).path.read_bytes()
+    fast = decode_image(data, reduce=4)
+    monkeypatch.setattr(preprocess, "_simplejpeg", lambda: None)
+    assert np.array_equal(decode_image(data, reduce=4), fast)
