@@ -27,7 +27,8 @@ from easyocc.runtime.contract.frames import FrameError
 from easyocc.runtime.timing import ResourceSampler, now_s
 
 RSS_EARLY_FRAME = 200
-RUNTIME_SPEC_KEYS = ("decoder", "reduced_decode")  # backend-spec keys that configure the runtime, not the runner
+# backend-spec keys that configure the runtime, not the runner
+RUNTIME_SPEC_KEYS = ("decoder", "reduced_decode", "ahead_priority")
 DEPLOYMENT_SIZE = (704, 256)  # (width, height) of the deployed model's images (design.md)
 
 
@@ -161,7 +162,8 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
 
     warmup, frames = options.warmup, options.frames
     backend_options = dict(entry["options"])
-    # runtime options in a backend spec: decoder=cpu|nvimgcodec, reduced_decode=true|false
+    # runtime options in a backend spec: decoder=cpu|nvimgcodec, reduced_decode=true|false,
+    # ahead_priority=auto|low|normal
     runtime_options = {key: backend_options.pop(key) for key in RUNTIME_SPEC_KEYS if key in backend_options}
     runtime = OccupancyRuntime(
         entry["model"],
@@ -240,7 +242,9 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
             if published[0] == warmup + min(RSS_EARLY_FRAME, frames):
                 rss["early"] = sampler.sample(f"frame {published[0] - warmup}")
 
+        ahead_before = runtime.prepared_ahead
         report, records = _pipeline_run(runtime, frames_factory(warmup + frames), False, warmup, frames, on_record)
+        prepared_ahead = runtime.prepared_ahead - ahead_before
         rss["end"] = sampler.sample(f"frame {report.frames_out - warmup}")
         if len(records) < 2:
             raise EasyOccError(
@@ -283,6 +287,10 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
                 "frames": len(records),
                 "stages_ms": stages,
                 "queueing_end_to_end_ms": queueing,
+                # frames preprocessed while an earlier one held the backend, warm-up included, and whether
+                # those ran on the low-priority lanes (ahead_priority)
+                "prepared_ahead": prepared_ahead,
+                "ahead_low_priority": runtime.low_priority_ahead,
             },
             "pipelined_over_backend": pipelined_fps / alone_fps,
             "pipelined_over_backend_first": pipelined_fps / first_fps,

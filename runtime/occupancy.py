@@ -33,6 +33,8 @@ from easyocc.runtime.timing import DegradedCounter, DropCounter, FrameTiming, La
 
 log = logging.getLogger("easyocc.runtime")
 
+AHEAD_PRIORITIES = ("auto", "low", "normal")
+
 
 @dataclass(eq=False)
 class OccupancyResult:
@@ -99,8 +101,11 @@ class OccupancyRuntime:
     easyocc.runtime.backends.BACKENDS or a Runner instance; missing_camera: 'drop' or 'zero';
     sync_tolerance_ms: max camera stamp spread in a frame; threads: backend intra-op threads; decoder:
     'cpu' (OpenCV) or 'nvimgcodec' (GPU, runtime/decode_gpu.py); reduced_decode: JPEGs decoded at
-    1/2, 1/4 or 1/8 where the network size allows. A model whose image input is at the cameras'
-    resolution (exported with the in-graph resize) gets the images decoded or copied, not resized.
+    1/2, 1/4 or 1/8 where the network size allows; ahead_priority: the priority of the host threads
+    that preprocess a frame while an earlier one still holds the backend (the pipeline's work ahead):
+    'low' (nice 19, the cores the backend leaves idle), 'normal', or 'auto' (low when the backend
+    computes on the host's CPU, normal when it runs on a GPU). A model whose image input is at the
+    cameras' resolution (exported with the in-graph resize) gets the images decoded or copied, not resized.
     Bad frames raise FrameError (an EasyOccError with a `.reason`) after being counted in `drops`.
     """
 
@@ -119,7 +124,10 @@ class OccupancyRuntime:
         backend_options: dict | None = None,
         decoder: str = "cpu",
         reduced_decode: bool = True,
+        ahead_priority: str = "auto",
     ):
+        if ahead_priority not in AHEAD_PRIORITIES:
+            raise EasyOccError(f"ahead_priority must be one of {', '.join(AHEAD_PRIORITIES)}, got '{ahead_priority}'")
         self.missing_camera = check_policy(missing_camera)
         self.sync_tolerance_us = int(sync_tolerance_ms * 1e3)
         self.z_band_m = tuple(z_band_m)
@@ -144,8 +152,12 @@ class OccupancyRuntime:
             n_cam = len(self.rig)
             width, height = image_input_size(self.manifest, self.rig)
             self._buffers: queue.Queue = queue.Queue()
-            for _ in range(max(1, buffers)):
+            self._buffer_count = max(1, buffers)
+            for _ in range(self._buffer_count):
                 self._buffers.put(np.zeros((n_cam, height, width, 3), np.uint8))
+            # A frame is prepared ahead while another holds a buffer: prepared and waiting, or in the backend.
+            self.low_priority_ahead = ahead_priority == "low" or (ahead_priority == "auto" and self.runner.on_host_cpu)
+            self.prepared_ahead = 0
             self.preprocessor = CameraPreprocessor(
                 self.rig, (width, height), preprocess_workers, reduced_decode=reduced_decode, decoder=decoder
             )
@@ -231,8 +243,12 @@ class OccupancyRuntime:
             timing.preprocess_start = now_s()
             images = self._buffers.get()
             prepared = PreparedFrame(frame, images, assembled.missing, timing, self._buffers)
+            ahead = self._buffer_count - self._buffers.qsize() > 1
+            self.prepared_ahead += ahead
             try:
-                self.preprocessor.run(assembled.present, assembled.missing, images)
+                self.preprocessor.run(
+                    assembled.present, assembled.missing, images, ahead=ahead and self.low_priority_ahead
+                )
             except BaseException:
                 prepared.release()
                 raise

@@ -39,6 +39,9 @@ class RuntimeConfig:
     """Policy for a frame with an absent camera: drop the frame, or feed a zero image."""
     sync_tolerance_ms: float = setting(50.0, min=0.0)
     """Largest spread of camera stamps within one frame."""
+    ahead_priority: str = setting("auto", choices=("auto", "low", "normal"))
+    """Priority of the threads that preprocess a frame while the backend still runs an earlier one:
+    low (nice 19), normal, or auto (low when the backend computes on the host's CPU)."""
     providers: tuple[str, ...] = ()
     """ONNX Runtime execution providers in order, e.g. [CUDAExecutionProvider, CPUExecutionProvider]
     (needs onnxruntime-gpu, the gpu extra); empty = TensorRT > CUDA > CPU among those installed."""
@@ -141,6 +144,7 @@ def open_runtime(config: RuntimeConfig, rig, buffers: int = 3, **options):
         missing_camera=config.missing_camera,
         sync_tolerance_ms=config.sync_tolerance_ms,
         threads=config.threads,
+        ahead_priority=config.ahead_priority,
         buffers=buffers,
         **options,
     )

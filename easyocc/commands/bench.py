@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         help="backend spec, repeatable: onnxruntime[:threads=N], torch:model=M.ts, tensorrt:model=E.engine; "
-        "any spec also takes decoder=cpu|nvimgcodec and reduced_decode=true|false",
+        "any spec also takes decoder=cpu|nvimgcodec, reduced_decode=true|false and ahead_priority=auto|low|normal",
     )
     options.add_frames(parser, help="measured frames per backend (default 200; 2000 for the RSS check)")
     parser.add_argument("--warmup", type=int, default=None, help="frames excluded from the statistics (default 10)")

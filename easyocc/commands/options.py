@@ -157,6 +157,13 @@ def add_runtime_options(parser) -> None:
     parser.add_argument("--rig", default=None, help="rig YAML for --images (default: the nuScenes rig)")
     parser.add_argument("--missing-camera", choices=("drop", "zero"), default=None, help="policy for an absent camera")
     parser.add_argument("--sync-tolerance-ms", type=float, default=None, help="max camera stamp spread in a frame")
+    parser.add_argument(
+        "--ahead-priority",
+        choices=("auto", "low", "normal"),
+        default=None,
+        help="priority of the preprocessing done while the backend still runs an earlier frame: low (nice 19), "
+        "normal, or auto (low when the backend computes on the host's CPU; the default)",
+    )
 
 
 def default_model() -> str:
@@ -168,7 +175,7 @@ def default_model() -> str:
 
 def runtime_values(args, prefix: str = "runtime.") -> dict:
     """{dotted RuntimeConfig key: flag value} for resolve_config."""
-    names = ("model", "backend", "threads", "rig", "missing_camera", "sync_tolerance_ms")
+    names = ("model", "backend", "threads", "rig", "missing_camera", "sync_tolerance_ms", "ahead_priority")
     values = {f"{prefix}{name}": getattr(args, name, None) for name in names}
     if not values[f"{prefix}model"]:
         values[f"{prefix}model"] = default_model()

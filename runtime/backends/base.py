@@ -19,6 +19,9 @@ class Runner:
     at the latest."""
 
     name = "runner"
+    # True for a backend that computes on the host's own CPU cores (set by the subclasses that do): the
+    # runtime then lowers the priority of the host work it does ahead of the backend (ahead_priority).
+    on_host_cpu = False
 
     def __init__(self):
         self.manifest: Manifest | None = None

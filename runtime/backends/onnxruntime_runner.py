@@ -140,6 +140,10 @@ class OnnxRuntimeRunner(Runner):
         self.session.run_with_iobinding(self._binding)
         return dict(zip(names, self._binding.copy_outputs_to_cpu()))
 
+    @property
+    def on_host_cpu(self) -> bool:
+        return self._device == "cpu"
+
     def describe(self) -> str:
         threads = self.threads or "default"
         return f"onnxruntime {'/'.join(p.replace('ExecutionProvider', '') for p in self.providers)}, {threads} threads"

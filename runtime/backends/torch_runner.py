@@ -104,5 +104,9 @@ class TorchRunner(Runner):
             OUTPUT_CONFIDENCE: confidence.detach().cpu().numpy(),
         }
 
+    @property
+    def on_host_cpu(self) -> bool:
+        return str(self.device).startswith("cpu")
+
     def describe(self) -> str:
         return f"torch {self.device}, {self.threads or 'default'} threads"

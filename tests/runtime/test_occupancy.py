@@ -156,3 +156,30 @@ def test_provider_preference():
 def test_unknown_backend_is_named():
     with pytest.raises(EasyOccError, match="unknown backend 'openvino'"):
         create_runner("x.onnx", "openvino")
+
+
+def test_a_frame_prepared_while_another_holds_the_backend_counts_as_ahead(tiny_model, rig):  # noqa: F811
+    """prepare() while an earlier prepared frame waits or runs is work ahead: counted, and on the
+    low-priority lanes when the backend computes on the host's CPU (auto) or when asked (low)."""
+    with OccupancyRuntime(tiny_model, rig=rig) as runtime:
+        assert runtime.runner.on_host_cpu and runtime.low_priority_ahead  # auto, ONNX Runtime on the CPU
+        first = runtime.prepare(grey_frame(rig, 120, stamp_us=1, seq=0))
+        second = runtime.prepare(grey_frame(rig, 200, stamp_us=2, seq=1))  # `first` holds its buffer
+        assert runtime.prepared_ahead == 1 and runtime.preprocessor._ahead_pool is not None
+        results = [runtime.finish(p, runtime.infer(p)) for p in (first, second)]
+        runtime.process(grey_frame(rig, 200, stamp_us=3, seq=2))  # one at a time: never ahead
+        assert runtime.prepared_ahead == 1
+    with OccupancyRuntime(tiny_model, rig=rig, ahead_priority="normal") as runtime:
+        assert not runtime.low_priority_ahead
+        first = runtime.prepare(grey_frame(rig, 120, stamp_us=1, seq=0))
+        second = runtime.prepare(grey_frame(rig, 200, stamp_us=2, seq=1))
+        assert runtime.prepared_ahead == 1 and runtime.preprocessor._ahead_pool is None
+        normal = [runtime.finish(p, runtime.infer(p)) for p in (first, second)]
+    for a, b, level in zip(results, normal, (120, 200)):
+        assert np.array_equal(a.semantics, b.semantics)
+        assert np.bincount(a.voxels.labels).argmax() == expected_class(level)
+
+
+def test_unknown_ahead_priority_is_refused(tiny_model, rig):  # noqa: F811
+    with pytest.raises(EasyOccError, match=r"^ahead_priority must be one of auto, low, normal, got 'high'$"):
+        OccupancyRuntime(tiny_model, rig=rig, ahead_priority="high")

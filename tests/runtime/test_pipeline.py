@@ -81,6 +81,25 @@ def test_offline_pipeline_processes_every_frame_in_order(tiny_model, rig):  # no
         assert set(record.stages_ms()) == {"preprocess", "infer", "postprocess", "publish", "end_to_end"}
 
 
+def test_frames_prepared_ahead_at_low_priority_give_the_same_results(tiny_model, rig):  # noqa: F811
+    """As fast as possible, frames are preprocessed while earlier ones hold the backend; on the
+    low-priority lanes they give exactly what they give at normal priority."""
+    levels = [40 + 20 * i for i in range(10)]
+    semantics = {}
+    for priority in ("low", "normal"):
+        frames = [grey_frame(rig, level, stamp_us=100_000 * (i + 1), seq=i) for i, level in enumerate(levels)]
+        seen = []
+        with OccupancyRuntime(tiny_model, rig=rig, ahead_priority=priority) as runtime:
+            report = StreamPipeline(runtime, IterableSource(frames), [CallbackSink(seen.append)]).run()
+            assert report.frames_out == 10 and report.drops == {}
+            assert runtime.prepared_ahead >= 1  # the source is faster than the backend here
+            assert (runtime.preprocessor._ahead_pool is not None) == (priority == "low")
+        semantics[priority] = [r.semantics for r in seen]
+        for result, level in zip(seen, levels):
+            assert np.bincount(result.voxels.labels).argmax() == expected_class(level)
+    assert all(np.array_equal(a, b) for a, b in zip(semantics["low"], semantics["normal"]))
+
+
 def test_live_pipeline_drops_superseded_frames_and_counts_them(tiny_model, rig):  # noqa: F811
     frames = [grey_frame(rig, 150, stamp_us=100_000 * (i + 1), seq=i) for i in range(30)]
 

@@ -181,3 +181,36 @@ def test_without_simplejpeg_opencv_decodes_the_same_pixels(nuscenes_dataset, mon
     fast = decode_image(data, reduce=4)
     monkeypatch.setattr(preprocess, "_simplejpeg", lambda: None)
     assert np.array_equal(decode_image(data, reduce=4), fast)
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_frames_prepared_ahead_run_on_low_priority_lanes_with_the_same_pixels():
+    """ahead=True: the cameras go to the nice-19 lanes, the caller keeps its priority, pixels and errors
+    are those of a normal run."""
+    import os
+    import threading
+
+    from easyocc.runtime.contract.frames import CORRUPT_IMAGE, CameraImage, FrameError
+    from easyocc.runtime.contract.preprocess import AHEAD_NICE
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    caller = nice()
+    images = {i: CameraImage(f"C{i}", 0, data=_jpeg(1600, 900, seed=10 + i)) for i in range(6)}
+    normal, ahead = (np.zeros((6, 128, 352, 3), np.uint8) for _ in range(2))
+    pre = _preprocessor()
+    try:
+        pre.run(images, (), normal)
+        assert pre._ahead_pool is None  # made only when a frame is prepared ahead
+        pre.run(images, (), ahead, ahead=True)
+        assert np.array_equal(ahead, normal) and normal.any()
+        lanes = {pre._ahead_pool.submit(lambda: (threading.get_native_id(), nice())).result() for _ in range(12)}
+        assert {n for _, n in lanes} == {AHEAD_NICE} and AHEAD_NICE == 19
+        assert nice() == caller  # the calling thread only waited
+        bad = {**images, 3: CameraImage("C3", 0, data=images[3].data[:2000])}
+        with pytest.raises(FrameError, match=r"^camera CAM_BACK: ") as e:
+            pre.run(bad, (), ahead, ahead=True)
+        assert e.value.reason == CORRUPT_IMAGE
+    finally:
+        pre.close()

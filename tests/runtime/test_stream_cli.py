@@ -228,6 +228,11 @@ def test_bad_config_values_are_one_line_errors(capsys):
     assert (
         err == "easyocc bench: error: backend spec 'onnxruntime:threads=0': config threads: 0 is below the minimum 1\n"
     )
+    assert easyocc(["stream", "--data", "D", "runtime.ahead_priority=high"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "easyocc stream: error: config runtime.ahead_priority: 'high' is not one of auto, low, normal\n"
+    )
     assert easyocc(["bench", "--backend", "tflite"]) == 2
     assert "config name: 'tflite' is not one of onnxruntime, tensorrt, torch" in capsys.readouterr().err
 
@@ -240,6 +245,14 @@ def test_bench_runtime_options_in_a_backend_spec(image_folder, tmp_path, capsys)
     common = ["bench", "--model", str(model), "--rig", str(image_folder / "rig.yaml")]
     common += ["--frames", "3", "--warmup", "0", "--sequential-frames", "1", "--backend-frames", "1"]
     assert easyocc([*common, "--backend", "onnxruntime:reduced_decode=false"]) == 0
+    assert easyocc([*common, "--backend", "onnxruntime:ahead_priority=normal", "--json", str(tmp_path / "b.json")]) == 0
+    pipelined = json.loads((tmp_path / "b.json").read_text())["results"][0]["pipelined"]
+    assert pipelined["ahead_low_priority"] is False and pipelined["prepared_ahead"] >= 0
+    capsys.readouterr()
+    assert easyocc([*common, "--backend", "onnxruntime:ahead_priority=high"]) == 2
+    assert (
+        capsys.readouterr().err == "easyocc bench: error: ahead_priority must be one of auto, low, normal, got 'high'\n"
+    )
     why_not = gpu_decoder_unavailable()
     if why_not is None:
         pytest.skip("nvImageCodec runs here")
