@@ -290,7 +290,7 @@ def bench_backend(entry: dict, rig, frames_factory, options: BenchOptions, live_
                 # frames preprocessed while an earlier one held the backend, warm-up included, and whether
                 # those ran on the low-priority lanes (ahead_priority)
                 "prepared_ahead": prepared_ahead,
-                "ahead_low_priority": runtime.low_priority_ahead,
+                "ahead_low_priority": runtime.low_priority_ahead(live=False),
             },
             "pipelined_over_backend": pipelined_fps / alone_fps,
             "pipelined_over_backend_first": pipelined_fps / first_fps,

@@ -217,7 +217,7 @@ class StreamPipeline:
         self._boxes = (frames, prepared, inferred, results)
         threads = [
             threading.Thread(target=self._source_loop, args=(frames,), name="easyocc-source", daemon=True),
-            self._stage("preprocess", frames, prepared, lambda item: rt.prepare(item[0], arrival=item[1])),
+            self._stage("preprocess", frames, prepared, lambda item: rt.prepare(*item, live=self.live)),
             self._stage("infer", prepared, inferred, lambda p: (p, rt.infer(p))),
             self._stage("postprocess", inferred, results, lambda item: rt.finish(*item)),
             self._stage("publish", results, None, self._publish),

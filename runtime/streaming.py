@@ -41,7 +41,8 @@ class RuntimeConfig:
     """Largest spread of camera stamps within one frame."""
     ahead_priority: str = setting("auto", choices=("auto", "low", "normal"))
     """Priority of the threads that preprocess a frame while the backend still runs an earlier one:
-    low (nice 19), normal, or auto (low when the backend computes on the host's CPU)."""
+    low (nice 19), normal, or auto (low in a run that is not live, when the backend computes on the
+    host's CPU)."""
     providers: tuple[str, ...] = ()
     """ONNX Runtime execution providers in order, e.g. [CUDAExecutionProvider, CPUExecutionProvider]
     (needs onnxruntime-gpu, the gpu extra); empty = TensorRT > CUDA > CPU among those installed."""

@@ -162,7 +162,7 @@ def add_runtime_options(parser) -> None:
         choices=("auto", "low", "normal"),
         default=None,
         help="priority of the preprocessing done while the backend still runs an earlier frame: low (nice 19), "
-        "normal, or auto (low when the backend computes on the host's CPU; the default)",
+        "normal, or auto (the default: low without --live when the backend computes on the host's CPU)",
     )
 
 

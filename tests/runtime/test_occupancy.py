@@ -160,19 +160,28 @@ def test_unknown_backend_is_named():
 
 def test_a_frame_prepared_while_another_holds_the_backend_counts_as_ahead(tiny_model, rig):  # noqa: F811
     """prepare() while an earlier prepared frame waits or runs is work ahead: counted, and on the
-    low-priority lanes when the backend computes on the host's CPU (auto) or when asked (low)."""
+    low-priority lanes in a throughput run on a backend that computes on the host's CPU (auto), or
+    whenever asked (low); live, auto keeps them at normal priority."""
     with OccupancyRuntime(tiny_model, rig=rig) as runtime:
-        assert runtime.runner.on_host_cpu and runtime.low_priority_ahead  # auto, ONNX Runtime on the CPU
+        assert runtime.runner.on_host_cpu  # ONNX Runtime on the CPU
+        assert runtime.low_priority_ahead(live=False) and not runtime.low_priority_ahead(live=True)
         first = runtime.prepare(grey_frame(rig, 120, stamp_us=1, seq=0))
-        second = runtime.prepare(grey_frame(rig, 200, stamp_us=2, seq=1))  # `first` holds its buffer
-        assert runtime.prepared_ahead == 1 and runtime.preprocessor._ahead_pool is not None
+        live = runtime.prepare(grey_frame(rig, 200, stamp_us=2, seq=1))  # `first` holds its buffer
+        assert runtime.prepared_ahead == 1 and runtime.preprocessor._ahead_pool is None
+        runtime.infer(first)
+        runtime.infer(live)
+        first = runtime.prepare(grey_frame(rig, 120, stamp_us=3, seq=2), live=False)
+        second = runtime.prepare(grey_frame(rig, 200, stamp_us=4, seq=3), live=False)
+        assert runtime.prepared_ahead == 2 and runtime.preprocessor._ahead_pool is not None
         results = [runtime.finish(p, runtime.infer(p)) for p in (first, second)]
-        runtime.process(grey_frame(rig, 200, stamp_us=3, seq=2))  # one at a time: never ahead
-        assert runtime.prepared_ahead == 1
+        runtime.process(grey_frame(rig, 200, stamp_us=5, seq=4))  # one at a time: never ahead
+        assert runtime.prepared_ahead == 2
+    for priority, low in (("normal", False), ("low", True)):
+        with OccupancyRuntime(tiny_model, rig=rig, ahead_priority=priority) as runtime:
+            assert runtime.low_priority_ahead(live=True) is low and runtime.low_priority_ahead(live=False) is low
     with OccupancyRuntime(tiny_model, rig=rig, ahead_priority="normal") as runtime:
-        assert not runtime.low_priority_ahead
-        first = runtime.prepare(grey_frame(rig, 120, stamp_us=1, seq=0))
-        second = runtime.prepare(grey_frame(rig, 200, stamp_us=2, seq=1))
+        first = runtime.prepare(grey_frame(rig, 120, stamp_us=1, seq=0), live=False)
+        second = runtime.prepare(grey_frame(rig, 200, stamp_us=2, seq=1), live=False)
         assert runtime.prepared_ahead == 1 and runtime.preprocessor._ahead_pool is None
         normal = [runtime.finish(p, runtime.infer(p)) for p in (first, second)]
     for a, b, level in zip(results, normal, (120, 200)):

@@ -83,21 +83,38 @@ def test_offline_pipeline_processes_every_frame_in_order(tiny_model, rig):  # no
 
 def test_frames_prepared_ahead_at_low_priority_give_the_same_results(tiny_model, rig):  # noqa: F811
     """As fast as possible, frames are preprocessed while earlier ones hold the backend; on the
-    low-priority lanes they give exactly what they give at normal priority."""
+    low-priority lanes (low, and auto on ONNX Runtime's CPU) they give exactly what they give at
+    normal priority."""
     levels = [40 + 20 * i for i in range(10)]
     semantics = {}
-    for priority in ("low", "normal"):
+    for priority in ("low", "normal", "auto"):
         frames = [grey_frame(rig, level, stamp_us=100_000 * (i + 1), seq=i) for i, level in enumerate(levels)]
         seen = []
         with OccupancyRuntime(tiny_model, rig=rig, ahead_priority=priority) as runtime:
             report = StreamPipeline(runtime, IterableSource(frames), [CallbackSink(seen.append)]).run()
             assert report.frames_out == 10 and report.drops == {}
             assert runtime.prepared_ahead >= 1  # the source is faster than the backend here
-            assert (runtime.preprocessor._ahead_pool is not None) == (priority == "low")
+            assert (runtime.preprocessor._ahead_pool is not None) == (priority != "normal")  # auto: low here
         semantics[priority] = [r.semantics for r in seen]
         for result, level in zip(seen, levels):
             assert np.bincount(result.voxels.labels).argmax() == expected_class(level)
-    assert all(np.array_equal(a, b) for a, b in zip(semantics["low"], semantics["normal"]))
+    for priority in ("low", "auto"):
+        assert all(np.array_equal(a, b) for a, b in zip(semantics[priority], semantics["normal"]))
+
+
+def test_live_frames_prepared_ahead_stay_at_normal_priority():
+    """Live (ahead_priority auto), a frame that arrives while the backend runs the one before is
+    prepared ahead on the normal lanes: it is the next one published. The bundled model takes ~110 ms
+    a frame on two cores; the frames come at 20 Hz."""
+    from easyocc.calibration import default_rig
+    from easyocc.runtime.streaming import default_model
+
+    nuscenes = default_rig()
+    frames = [grey_frame(nuscenes, 120, stamp_us=50_000 * (i + 1), seq=i) for i in range(6)]
+    with OccupancyRuntime(default_model(), rig=nuscenes) as runtime:
+        report = StreamPipeline(runtime, IterableSource(frames, paced=True), live=True).run()
+        assert report.frames_out >= 2 and runtime.prepared_ahead >= 1
+        assert runtime.preprocessor._ahead_pool is None
 
 
 def test_live_pipeline_drops_superseded_frames_and_counts_them(tiny_model, rig):  # noqa: F811
