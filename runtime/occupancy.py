@@ -241,7 +241,7 @@ class OccupancyRuntime:
 
         'auto' lowers them only in throughput runs on a backend that computes on the host's CPU. There
         the backend's inference no longer shares its cores with the next frame's decoding (on two
-        cores, pipelined frames/s +0.08 to +1.05 in six paired runs of six). Live, a frame prepared
+        cores, pipelined frames/s +1.1 to +15.2 %, higher in six paired runs of six). Live, a frame prepared
         ahead is the next one published, and decoding it on idle time only delayed it (3x the recorded
         rate, three paired runs: live preprocess p50 18.3-30.1 against 15.5-17.6 ms)."""
         if self.ahead_priority == "auto":
