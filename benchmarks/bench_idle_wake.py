@@ -83,31 +83,38 @@ def main() -> None:
 def measure(args) -> dict:
     """The JSON-ready report: ms after each gap for the lanes, one lane and the backend."""
     import numpy as np
+    from easyocc.runtime.contract.errors import EasyOccError
     from easyocc.runtime.contract.manifest import INPUT_IMAGES
     from easyocc.runtime.contract.preprocess import CameraPreprocessor
     from easyocc.runtime.streaming import RuntimeConfig, SourceConfig, open_runtime, open_source
 
     source, rig = open_source(SourceConfig(data=args.data))
     frame = next(iter(source))
+    absent = [name for name in rig.names if name not in frame.images]
+    if absent:
+        raise EasyOccError(f"{args.data}: the first frame has no image from {', '.join(absent)}")
     present = {i: frame.images[name] for i, name in enumerate(rig.names)}
     with open_runtime(RuntimeConfig(model=args.model), rig) as runtime:
         lanes = runtime.preprocessor
-        images = np.zeros_like(runtime.prepare(frame).images)
+        width, height = lanes.input_size
+        images = np.zeros((len(rig), height, width, 3), np.uint8)  # the lanes write the frame into it
         one_lane = CameraPreprocessor(rig, lanes.input_size, workers=1)
-        runtime.bind_tables(())
-        work = {
-            f"preprocess, {lanes.lanes} lanes": lambda: lanes.run(present, (), images),
-            "preprocess, 1 lane": lambda: one_lane.run(present, (), images),
-            "inference": lambda: runtime.runner.infer({INPUT_IMAGES: images}),
-        }
-        for run in work.values():  # warm: first-touch pages, arenas
-            run()
-            run()
-        load_before = os.getloadavg()
-        results = {
-            name: _summary(_after_gaps(run, args.gaps, args.blocks, args.per_block)) for name, run in work.items()
-        }
-        one_lane.close()
+        try:
+            runtime.bind_tables(())
+            work = {
+                f"preprocess, {lanes.lanes} lanes": lambda: lanes.run(present, (), images),
+                "preprocess, 1 lane": lambda: one_lane.run(present, (), images),
+                "inference": lambda: runtime.runner.infer({INPUT_IMAGES: images}),
+            }
+            for run in work.values():  # warm: first-touch pages, arenas
+                run()
+                run()
+            load_before = os.getloadavg()
+            results = {
+                name: _summary(_after_gaps(run, args.gaps, args.blocks, args.per_block)) for name, run in work.items()
+            }
+        finally:
+            one_lane.close()
         return {
             "data": args.data,
             "model": runtime.manifest.summary(),

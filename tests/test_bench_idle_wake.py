@@ -54,3 +54,14 @@ def test_short_run_on_the_real_scene(nuscenes_root, tmp_path):
         assert set(by_gap) == {"0", "0.05"}
         for value in by_gap.values():
             assert value["count"] == 2 and 0 < value["p50"] <= value["p90"] < 10_000
+
+
+def test_a_first_frame_without_a_camera_is_one_line(synth_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "scene"
+    shutil.copytree(synth_root, root, ignore=shutil.ignore_patterns("depth", "semantic", "instance", "gts"))
+    sorted((root / "samples" / "CAM_BACK").glob("*.jpg"))[0].unlink()
+    done = subprocess.run([sys.executable, str(SCRIPT), "--data", str(root)], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == f"bench_idle_wake: error: {root}: the first frame has no image from CAM_BACK\n"

@@ -214,3 +214,35 @@ def test_frames_prepared_ahead_run_on_low_priority_lanes_with_the_same_pixels():
         assert e.value.reason == CORRUPT_IMAGE
     finally:
         pre.close()
+
+
+def test_a_refused_priority_change_keeps_the_lane_running_and_says_so_once(monkeypatch, caplog):
+    """Where setpriority is refused (or nice is not per thread), the lane keeps its priority: False,
+    one log line however often it happens, and the frame is still preprocessed."""
+    import logging
+    import os
+
+    from easyocc.runtime.contract import preprocess
+    from easyocc.runtime.contract.frames import CameraImage
+
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refuse)
+    monkeypatch.setattr(preprocess.sys, "platform", "linux")
+    with caplog.at_level(logging.INFO, logger="easyocc.runtime"):
+        assert preprocess.lower_thread_priority() is False
+        assert preprocess.lower_thread_priority() is False
+        pre = _preprocessor()
+        out = np.zeros((6, 128, 352, 3), np.uint8)
+        try:
+            pre.run({0: CameraImage("CAM_FRONT", 0, data=_jpeg(1600, 900, seed=5))}, (), out, ahead=True)
+        finally:
+            pre.close()
+    assert out[0].any()
+    lines = [r.getMessage() for r in caplog.records if "at normal priority" in r.getMessage()]
+    assert lines == [
+        "preprocessing ahead of the backend at normal priority (setpriority refused: [Errno 1] Operation not permitted)"
+    ]
+    monkeypatch.setattr(preprocess.sys, "platform", "darwin")
+    assert preprocess.lower_thread_priority() is False
